@@ -1,0 +1,3 @@
+import { appBuild } from '../../tools/build/tsup.ts';
+
+export default appBuild({ entry: { main: 'src/main.ts' } });

@@ -1,0 +1,20 @@
+export { ApiError, errorCodes as apiErrorCodes, type ApiErrorCode } from './errors.js';
+export {
+  codecFor,
+  durationFromMillis,
+  durationToMillis,
+  fromStruct,
+  fromValue,
+  int64ToNumber,
+  packAny,
+  toStruct,
+  toValue,
+  TYPE_URL_PREFIX,
+  typeNameOfUrl,
+  unpackAny,
+  type $Int64 as Int64,
+  type DeepPartial,
+  type JsonValue,
+  type MessageCodec,
+  type MethodDefinition,
+} from './runtime.js';

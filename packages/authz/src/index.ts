@@ -1,0 +1,1 @@
+export { AuthzError, errorCodes as authzErrorCodes, type AuthzErrorCode } from './errors.js';

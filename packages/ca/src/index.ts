@@ -1,0 +1,1 @@
+export { CaError, errorCodes as caErrorCodes, type CaErrorCode } from './errors.js';

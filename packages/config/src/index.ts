@@ -1,0 +1,1 @@
+export { ConfigError, errorCodes as configErrorCodes, type ConfigErrorCode } from './errors.js';

@@ -1,0 +1,1 @@
+export { HboneError, errorCodes as hboneErrorCodes, type HboneErrorCode } from './errors.js';

@@ -1,0 +1,1 @@
+export { SpiffeError, errorCodes as spiffeErrorCodes, type SpiffeErrorCode } from './errors.js';

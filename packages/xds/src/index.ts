@@ -1,0 +1,1 @@
+export { XdsError, errorCodes as xdsErrorCodes, type XdsErrorCode } from './errors.js';

@@ -1,0 +1,25 @@
+// Debian packages that the interop suites run against (real independent implementations). `.ci/run` installs them
+// with apt-get; `npm test` installs the missing ones when it can (root + apt-get) and otherwise names them.
+// Add an entry when a suite starts using a new peer: the package, a command that proves it is usable, and who needs it.
+import { spawnSync } from 'node:child_process';
+
+/** @type {Array<{ package: string; check: string[]; usedBy: string }>} */
+export const peers = [];
+
+export const peerPackages = [...new Set(peers.map((p) => p.package))];
+
+export function missingPeers() {
+  const missing = peers.filter(
+    (peer) => spawnSync(peer.check[0], peer.check.slice(1), { stdio: 'ignore' }).status !== 0,
+  );
+  return [...new Set(missing.map((p) => p.package))];
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  if (process.argv.includes('--list')) console.log(peerPackages.join(' '));
+  else {
+    const missing = missingPeers();
+    console.log(missing.length ? `missing: ${missing.join(' ')}` : 'all interop peers present');
+    process.exitCode = missing.length ? 1 : 0;
+  }
+}

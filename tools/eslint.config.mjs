@@ -1,0 +1,3 @@
+import { meshEslintConfig } from './eslint/config.mjs';
+
+export default meshEslintConfig(import.meta.url);

@@ -1,0 +1,1 @@
+export { extractReadmeExamples, type ReadmeExample } from './readme-plugin.ts';
