@@ -14,12 +14,7 @@ import { missingPeers, peerPackages } from './peers.mjs';
 import { pnpmCommand } from './pnpm.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const env = {
-  ...process.env,
-  NX_NO_CLOUD: 'true',
-  NX_DAEMON: process.env.NX_DAEMON ?? 'false',
-  FORCE_COLOR: process.env.FORCE_COLOR ?? '0',
-};
+const env = { ...process.env, NX_NO_CLOUD: 'true', NX_DAEMON: process.env.NX_DAEMON ?? 'false' };
 
 function fail(message) {
   console.error(`\n✗ ${message}`);
