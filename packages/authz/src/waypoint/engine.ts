@@ -1,0 +1,288 @@
+// The waypoint's authorization: policies attached with targetRefs, indexed by target, evaluated in Istio's order
+// (CUSTOM, then DENY, then ALLOW; AUDIT recorded; dry-run in shadow).
+import type { Decision, DecisionValue, Explanation, PolicyTrace, ShadowDecision } from '../decision.js';
+import type { CompileNote } from '../notes.js';
+import type { AuthorizationPolicy, PolicyAction, PolicyTargetReference } from '../types.js';
+import { policyNamespace } from '../ztunnel/convert.js';
+import { DRY_RUN_ANNOTATION, parseDryRun } from '../validate.js';
+import { requestContext, type ContextOptions, type RequestContext, type WaypointRequest } from './attributes.js';
+import { compileL7Rule, ruleMatches, type CompiledL7Rule, type TrustDomainBundle } from './compile.js';
+
+export interface WaypointOptions extends ContextOptions {
+  rootNamespace?: string;
+  defaultNamespace?: string;
+  trustDomain?: string;
+  trustDomainAliases?: readonly string[];
+  /**
+   * MeshConfig extensionProviders names. When given, a CUSTOM policy naming another provider denies the requests its
+   * rules match (fail closed). When omitted, every provider is taken as defined.
+   */
+  extensionProviders?: readonly string[];
+  /** PILOT_ENABLE_MULTIPLE_CUSTOM_AUTHZ_PROVIDERS (default false: a target with two providers denies matching requests). */
+  multipleCustomProviders?: boolean;
+  /**
+   * The external authorizer's verdict for a CUSTOM policy whose rules matched. Without it the engine assumes "allow"
+   * (evaluation continues to DENY and ALLOW) and says so in the explanation.
+   */
+  customDecision?: (input: { provider: string; policy: string; request: WaypointRequest }) => DecisionValue;
+}
+
+export interface CompiledL7Policy {
+  key: string;
+  action: PolicyAction;
+  provider: string;
+  dryRun: boolean;
+  rules: CompiledL7Rule[];
+  /** The targets it attaches to, as index keys. */
+  targets: string[];
+}
+
+export const gatewayKey = (ns: string, name: string) => `Gateway/${ns}/${name}`;
+export const serviceKey = (ns: string, name: string) => `Service/${ns}/${name}`;
+export const serviceEntryKey = (ns: string, name: string) => `ServiceEntry/${ns}/${name}`;
+const WAYPOINT_CLASS = 'GatewayClass/istio-waypoint';
+
+function targetKey(ref: PolicyTargetReference, ns: string, rootNamespace: string): { key?: string; problem?: string } {
+  const group = ref.group ?? '';
+  if (ref.namespace && ref.namespace !== ns) return { problem: `targetRef namespace ${ref.namespace} differs from the policy's; it never matches` };
+  if (group === 'gateway.networking.k8s.io' && ref.kind === 'Gateway') return { key: gatewayKey(ns, ref.name) };
+  if (group === 'gateway.networking.k8s.io' && ref.kind === 'GatewayClass') {
+    if (ns !== rootNamespace) return { problem: `a GatewayClass targetRef only counts in the root namespace (${rootNamespace})` };
+    if (ref.name !== 'istio-waypoint') return { problem: `GatewayClass ${ref.name} is not istio-waypoint, so no waypoint enforces it` };
+    return { key: WAYPOINT_CLASS };
+  }
+  if ((group === '' || group === 'core') && ref.kind === 'Service') return { key: serviceKey(ns, ref.name) };
+  if (group === 'networking.istio.io' && ref.kind === 'ServiceEntry') return { key: serviceEntryKey(ns, ref.name) };
+  return { problem: `targetRef ${group || 'core'}/${ref.kind} is not a waypoint target` };
+}
+
+export function compileWaypointPolicy(
+  ap: AuthorizationPolicy,
+  options: WaypointOptions = {},
+): { policy?: CompiledL7Policy; notes: CompileNote[] } {
+  const rootNamespace = options.rootNamespace ?? 'istio-system';
+  const ns = policyNamespace(ap.metadata, options);
+  const key = `${ns}/${ap.metadata.name}`;
+  const spec = ap.spec ?? {};
+  const notes: CompileNote[] = [];
+  const note = (n: Omit<CompileNote, 'policy' | 'kind' | 'at'>) => notes.push({ policy: key, kind: 'AuthorizationPolicy', at: 'waypoint', ...n });
+  const refs = spec.targetRefs ?? (spec.targetRef ? [spec.targetRef] : []);
+  if (refs.length === 0) {
+    note({
+      code: 'waypoint-not-attached',
+      severity: 'info',
+      message: `${spec.selector ? 'selector' : ns === rootNamespace ? 'mesh-wide' : 'namespace-wide'} policy: waypoints ignore it (ztunnel enforces it at L4); attach it with targetRefs to enforce it at a waypoint`,
+    });
+    return { notes };
+  }
+  const targets: string[] = [];
+  refs.forEach((ref, i) => {
+    const t = targetKey(ref, ns, rootNamespace);
+    if (t.key) targets.push(t.key);
+    else note({ code: 'waypoint-target-invalid', severity: 'warning', message: `${spec.targetRefs ? `targetRefs[${i}]` : 'targetRef'}: ${t.problem}` });
+  });
+  const bundle: TrustDomainBundle = { trustDomains: [options.trustDomain ?? 'cluster.local', ...(options.trustDomainAliases ?? [])] };
+  const dry = parseDryRun(ap.metadata.annotations?.[DRY_RUN_ANNOTATION]);
+  if (dry.invalid !== undefined) {
+    note({ code: 'dry-run-invalid', severity: 'warning', message: `the ${DRY_RUN_ANNOTATION} annotation "${dry.invalid}" is not a boolean, so the policy is enforced` });
+  }
+  const action = spec.action ?? 'ALLOW';
+  const provider = spec.provider?.name ?? '';
+  if (action === 'CUSTOM' && options.extensionProviders && !options.extensionProviders.includes(provider)) {
+    note({
+      code: 'custom-provider-unknown',
+      severity: 'warning',
+      message: `extension provider "${provider}" is not defined in the mesh config: requests this policy matches are denied`,
+    });
+  }
+  if (action === 'ALLOW' && (spec.rules ?? []).length === 0) {
+    note({ code: 'allow-nothing', severity: 'info', message: 'ALLOW policy without rules: it allows nothing, so its targets deny every request no other ALLOW policy allows' });
+  }
+  return {
+    policy: {
+      key,
+      action,
+      provider,
+      dryRun: dry.dryRun,
+      rules: (spec.rules ?? []).map((r, i) => compileL7Rule(r, i, ns, bundle)),
+      targets,
+    },
+    notes,
+  };
+}
+
+const deny403 = (policy: string | null, rule: number | null, reason: string): Decision =>
+  Object.freeze({ decision: 'deny', policy, rule, reason, at: 'waypoint', httpStatus: 403 });
+const allowed = (policy: string | null, rule: number | null, reason: string): Decision =>
+  Object.freeze({ decision: 'allow', policy, rule, reason, at: 'waypoint' });
+
+interface Applicable {
+  policies: { policy: CompiledL7Policy; via: string }[];
+  providers: Set<string>;
+}
+
+/** The waypoint enforcement point: a target index of compiled policies. */
+export class WaypointAuthorizer {
+  #byTarget = new Map<string, CompiledL7Policy[]>();
+  #options: WaypointOptions;
+  #notes: CompileNote[];
+
+  constructor(policies: readonly CompiledL7Policy[], notes: readonly CompileNote[], options: WaypointOptions = {}) {
+    this.#options = options;
+    this.#notes = [...notes];
+    for (const p of policies) {
+      for (const t of p.targets) {
+        let list = this.#byTarget.get(t);
+        if (!list) this.#byTarget.set(t, (list = []));
+        list.push(p);
+      }
+    }
+    for (const list of this.#byTarget.values()) list.sort((a, b) => a.key.localeCompare(b.key));
+  }
+
+  #applicable(req: WaypointRequest): Applicable {
+    const policies: Applicable['policies'] = [];
+    const seen = new Set<CompiledL7Policy>();
+    const add = (key: string, via: string) => {
+      for (const p of this.#byTarget.get(key) ?? []) {
+        if (seen.has(p)) continue;
+        seen.add(p);
+        policies.push({ policy: p, via });
+      }
+    };
+    add(WAYPOINT_CLASS, 'GatewayClass istio-waypoint');
+    add(gatewayKey(req.waypoint.namespace, req.waypoint.name), `Gateway ${req.waypoint.namespace}/${req.waypoint.name}`);
+    if (req.service) {
+      const kind = req.service.kind ?? 'Service';
+      const key = kind === 'ServiceEntry' ? serviceEntryKey(req.service.namespace, req.service.name) : serviceKey(req.service.namespace, req.service.name);
+      add(key, `${kind} ${req.service.namespace}/${req.service.name}`);
+    }
+    const providers = new Set(policies.filter((p) => p.policy.action === 'CUSTOM' && !p.policy.dryRun).map((p) => p.policy.provider));
+    return { policies, providers };
+  }
+
+  #firstMatch(p: CompiledL7Policy, ctx: RequestContext): CompiledL7Rule | null {
+    const deny = p.action === 'DENY';
+    for (const r of p.rules) if (ruleMatches(r, ctx, deny)) return r;
+    return null;
+  }
+
+  authorize(req: WaypointRequest): Decision {
+    return this.#evaluate(req, false) as Decision;
+  }
+
+  explain(req: WaypointRequest): Explanation {
+    return this.#evaluate(req, true) as Explanation;
+  }
+
+  #evaluate(req: WaypointRequest, explain: boolean): Decision | Explanation {
+    const built = requestContext(req, this.#options);
+    const applicable = this.#applicable(req);
+    const related = this.#relatedNotes(req, applicable);
+    if (!built.ok) {
+      const d: Decision = Object.freeze({ decision: 'deny', policy: null, rule: null, at: 'waypoint', httpStatus: 400, reason: `rejected before authorization: ${built.reason}` });
+      return explain ? { ...d, audit: [], custom: [], evaluated: [], notes: related } : d;
+    }
+    const ctx = built.ctx;
+    const matched = new Map<CompiledL7Policy, CompiledL7Rule | null>();
+    const evaluated: PolicyTrace[] = [];
+    const order: PolicyAction[] = ['CUSTOM', 'DENY', 'ALLOW', 'AUDIT'];
+    for (const action of order) {
+      for (const { policy, via } of applicable.policies) {
+        if (policy.action !== action) continue;
+        const rule = this.#firstMatch(policy, ctx);
+        matched.set(policy, rule);
+        evaluated.push({ policy: policy.key, action, dryRun: policy.dryRun, matchedRule: rule?.index ?? null, via });
+      }
+    }
+    const enforced = applicable.policies.map((a) => a.policy).filter((p) => !p.dryRun);
+    const custom: Explanation['custom'] = [];
+    const conflict = !this.#options.multipleCustomProviders && applicable.providers.size > 1;
+    let decision: Decision | undefined;
+    let assumedCustom = false;
+    for (const p of enforced.filter((x) => x.action === 'CUSTOM')) {
+      const rule = matched.get(p);
+      if (!rule) continue;
+      const unknown = this.#options.extensionProviders !== undefined && !this.#options.extensionProviders.includes(p.provider);
+      let verdict: DecisionValue;
+      let why: string;
+      if (unknown) {
+        verdict = 'deny';
+        why = `CUSTOM policy ${p.key} (rule ${rule.index}) names extension provider "${p.provider}", which the mesh config does not define (fail closed)`;
+      } else if (conflict) {
+        verdict = 'deny';
+        why = `CUSTOM policy ${p.key} (rule ${rule.index}): this target's CUSTOM policies name several providers (${[...applicable.providers].sort().join(', ')}), which Istio rejects by denying`;
+      } else if (this.#options.customDecision) {
+        verdict = this.#options.customDecision({ provider: p.provider, policy: p.key, request: req });
+        why = `denied by the external authorizer "${p.provider}" (CUSTOM policy ${p.key}, rule ${rule.index})`;
+      } else {
+        verdict = 'allow';
+        assumedCustom = true;
+        why = '';
+      }
+      custom.push({ policy: p.key, provider: p.provider, decision: verdict });
+      if (verdict === 'deny' && !decision) decision = deny403(p.key, rule.index, why);
+    }
+    if (!decision) {
+      for (const p of enforced.filter((x) => x.action === 'DENY')) {
+        const rule = matched.get(p);
+        if (rule) {
+          decision = deny403(p.key, rule.index, `denied by DENY policy ${p.key} (rule ${rule.index})`);
+          break;
+        }
+      }
+    }
+    if (!decision) {
+      const allowPolicies = enforced.filter((x) => x.action === 'ALLOW');
+      if (allowPolicies.length === 0) {
+        decision = allowed(null, null, 'allowed: no ALLOW policy applies at this waypoint target');
+      } else {
+        for (const p of allowPolicies) {
+          const rule = matched.get(p);
+          if (rule) {
+            decision = allowed(p.key, rule.index, `allowed by ALLOW policy ${p.key} (rule ${rule.index})`);
+            break;
+          }
+        }
+        decision ??= deny403(null, null, 'denied: ALLOW policies apply at this waypoint target, but none matched');
+      }
+    }
+    if (assumedCustom && decision.decision === 'allow') {
+      const names = custom.map((c) => `"${c.provider}"`).join(', ');
+      decision = allowed(decision.policy, decision.rule, `${decision.reason}; the external authorizer ${names} was consulted and assumed to allow (pass customDecision to model it)`);
+    }
+    if (!explain) return decision;
+    const audit = enforced.filter((p) => p.action === 'AUDIT' && matched.get(p)).map((p) => p.key);
+    const out: Explanation = { ...decision, audit, custom, evaluated, notes: related };
+    const dry = applicable.policies.map((a) => a.policy).filter((p) => p.dryRun);
+    if (dry.length > 0) out.shadow = this.#shadow(applicable, matched);
+    return out;
+  }
+
+  #shadow(applicable: Applicable, matched: Map<CompiledL7Policy, CompiledL7Rule | null>): ShadowDecision {
+    const all = applicable.policies.map((a) => a.policy);
+    const tag = (p: CompiledL7Policy) => (p.dryRun ? ' (dry-run)' : '');
+    for (const p of all.filter((x) => x.action === 'DENY')) {
+      const rule = matched.get(p);
+      if (rule) return { decision: 'deny', policy: p.key, rule: rule.index, reason: `denied by DENY policy ${p.key} (rule ${rule.index})${tag(p)}` };
+    }
+    const allow = all.filter((x) => x.action === 'ALLOW');
+    if (allow.length === 0) return { decision: 'allow', policy: null, rule: null, reason: 'allowed: no ALLOW policy applies' };
+    for (const p of allow) {
+      const rule = matched.get(p);
+      if (rule) return { decision: 'allow', policy: p.key, rule: rule.index, reason: `allowed by ALLOW policy ${p.key} (rule ${rule.index})${tag(p)}` };
+    }
+    return { decision: 'deny', policy: null, rule: null, reason: 'denied: ALLOW policies apply, but none matched' };
+  }
+
+  /** Notes for the applicable policies, plus the not-attached ones of the namespaces involved (why they do not apply). */
+  #relatedNotes(req: WaypointRequest, applicable: Applicable): CompileNote[] {
+    const keys = new Set(applicable.policies.map((p) => p.policy.key));
+    const namespaces = new Set([req.waypoint.namespace, req.service?.namespace, this.#options.rootNamespace ?? 'istio-system']);
+    return this.#notes.filter(
+      (n) =>
+        (n.at === undefined || n.at === 'waypoint') &&
+        (keys.has(n.policy) || (n.code === 'waypoint-not-attached' && namespaces.has(n.policy.split('/')[0]))),
+    );
+  }
+}

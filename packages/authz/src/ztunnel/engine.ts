@@ -1,0 +1,443 @@
+// ztunnel's L4 evaluation (src/rbac.rs, state.rs assert_rbac), compiled once per policy and indexed by scope and
+// name, so a workload's policies are found in O(1) and a connection is decided without allocating.
+import type { Decision, Explanation, PolicyTrace, ShadowDecision } from '../decision.js';
+import { AuthzError } from '../errors.js';
+import { cidrContains, newParsedAddress, parseAddressInto, parseCidr, type Cidr, type ParsedAddress } from '../match/ip.js';
+import { matchString, matchStringRange, type StringMatch } from '../match/strings.js';
+import type { CompileNote } from '../notes.js';
+import { isEmptyMatch, l4Key, type L4Match, type L4Policy, type ServiceAccountMatch } from './model.js';
+
+/** A connection as the destination ztunnel sees it. */
+export interface Connection {
+  source: {
+    /** Peer identity (`cluster.local/ns/foo/sa/bar`, with or without `spiffe://`); null for plaintext. */
+    principal: string | null;
+    ip: string;
+  };
+  /** The destination pod address and target port (after Service resolution). */
+  destination: { ip: string; port: number };
+}
+
+/** The destination workload: its namespace and the names of the WORKLOAD_SELECTOR policies it lists. */
+export interface WorkloadPolicyRef {
+  namespace: string;
+  /** `Workload.authorization_policies`: `<namespace>/<name>` keys. Unknown names are skipped, as ztunnel does. */
+  policies?: readonly string[];
+}
+
+interface CompiledMatch {
+  ns: StringMatch[] | null;
+  notNs: StringMatch[] | null;
+  pr: StringMatch[] | null;
+  notPr: StringMatch[] | null;
+  src: Cidr[] | null;
+  notSrc: Cidr[] | null;
+  dst: Cidr[] | null;
+  notDst: Cidr[] | null;
+  ports: number[] | null;
+  notPorts: number[] | null;
+  sa: ServiceAccountMatch[] | null;
+  notSa: ServiceAccountMatch[] | null;
+}
+
+interface CompiledRule {
+  /** Clauses; each is the list of its non-empty matches, or null for a clause with no matches (true). */
+  clauses: (CompiledMatch[] | null)[];
+  /** The rule's index for explanations. */
+  index: number;
+  decision: Decision;
+}
+
+export interface CompiledL4Policy {
+  readonly key: string;
+  readonly policy: L4Policy;
+  readonly rules: readonly CompiledRule[];
+}
+
+const list = <T, U>(values: readonly T[] | undefined, map: (v: T) => U | undefined): U[] | null => {
+  if (!values || values.length === 0) return null;
+  const out: U[] = [];
+  for (const v of values) {
+    const u = map(v);
+    if (u !== undefined) out.push(u);
+  }
+  // ztunnel drops entries it cannot parse; a list left empty behaves as unset.
+  return out.length > 0 ? out : null;
+};
+
+function compileMatch(m: L4Match): CompiledMatch {
+  return {
+    ns: list(m.namespaces, (v) => v),
+    notNs: list(m.notNamespaces, (v) => v),
+    pr: list(m.principals, (v) => v),
+    notPr: list(m.notPrincipals, (v) => v),
+    src: list(m.sourceIps, parseCidr),
+    notSrc: list(m.notSourceIps, parseCidr),
+    dst: list(m.destinationIps, parseCidr),
+    notDst: list(m.notDestinationIps, parseCidr),
+    // The wire carries uint32; ztunnel truncates to u16.
+    ports: list(m.destinationPorts, (p) => p & 0xffff),
+    notPorts: list(m.notDestinationPorts, (p) => p & 0xffff),
+    sa: list(m.serviceAccounts, (v) => v),
+    notSa: list(m.notServiceAccounts, (v) => v),
+  };
+}
+
+const freeze = (d: Decision): Decision => Object.freeze(d);
+
+export function compileL4Policy(policy: L4Policy): CompiledL4Policy {
+  const key = l4Key(policy);
+  const rules = policy.rules.map((rule, i): CompiledRule => {
+    const index = rule.sourceRule ?? i;
+    return {
+      index,
+      clauses: rule.clauses.map((c) =>
+        c.matches.length === 0 ? null : c.matches.filter((m) => !isEmptyMatch(m)).map(compileMatch),
+      ),
+      decision: freeze({
+        decision: policy.action === 'DENY' ? 'deny' : 'allow',
+        policy: key,
+        rule: index,
+        at: 'ztunnel',
+        reason:
+          policy.action === 'DENY'
+            ? `denied by DENY policy ${key} (rule ${index})`
+            : `allowed by ALLOW policy ${key} (rule ${index})`,
+      }),
+    };
+  });
+  return { key, policy, rules };
+}
+
+// --- per-connection scratch (single-threaded; never escapes a call) -------------------------------------------------
+
+interface Scratch {
+  hasId: boolean;
+  id: string;
+  idStart: number;
+  nsStart: number;
+  nsEnd: number;
+  saStart: number;
+  src: ParsedAddress;
+  dst: ParsedAddress;
+  port: number;
+}
+
+const scratch: Scratch = {
+  hasId: false,
+  id: '',
+  idStart: 0,
+  nsStart: 0,
+  nsEnd: 0,
+  saStart: 0,
+  src: newParsedAddress(),
+  dst: newParsedAddress(),
+  port: 0,
+};
+
+function invalid(message: string): never {
+  throw new AuthzError('ERR_AUTHZ_INVALID_REQUEST', message);
+}
+
+/** Parses `[spiffe://]<td>/ns/<ns>/sa/<sa>` into index ranges of `scratch`. */
+function loadIdentity(principal: string | null): void {
+  if (principal === null || principal === undefined) {
+    scratch.hasId = false;
+    scratch.id = '';
+    return;
+  }
+  const start = principal.startsWith('spiffe://') ? 9 : 0;
+  const ns = principal.indexOf('/ns/', start);
+  const sa = ns === -1 ? -1 : principal.indexOf('/sa/', ns + 4);
+  if (ns <= start || sa === -1 || principal.indexOf('/', sa + 4) !== -1 || sa + 4 >= principal.length || sa === ns + 4) {
+    invalid(`source principal "${principal}" is not a SPIFFE identity of the form <trust-domain>/ns/<namespace>/sa/<serviceaccount>`);
+  }
+  scratch.hasId = true;
+  scratch.id = principal;
+  scratch.idStart = start;
+  scratch.nsStart = ns + 4;
+  scratch.nsEnd = sa;
+  scratch.saStart = sa + 4;
+}
+
+function load(conn: Connection): void {
+  loadIdentity(conn.source.principal);
+  if (!parseAddressInto(conn.source.ip, scratch.src)) invalid(`source ip "${conn.source.ip}" is not an IP address`);
+  if (!parseAddressInto(conn.destination.ip, scratch.dst)) invalid(`destination ip "${conn.destination.ip}" is not an IP address`);
+  const port = conn.destination.port;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) invalid(`destination port ${port} is not a port number`);
+  scratch.port = port;
+}
+
+function anyCidr(cidrs: Cidr[], a: ParsedAddress): boolean {
+  for (let i = 0; i < cidrs.length; i++) if (cidrContains(cidrs[i]!, a)) return true;
+  return false;
+}
+
+function anyPort(ports: number[], port: number): boolean {
+  for (let i = 0; i < ports.length; i++) if (ports[i] === port) return true;
+  return false;
+}
+
+function anyPrincipal(matches: StringMatch[]): boolean {
+  if (!scratch.hasId) return false;
+  const id = scratch.id;
+  for (let i = 0; i < matches.length; i++) {
+    if (matchStringRange(matches[i]!, id, scratch.idStart, id.length)) return true;
+  }
+  return false;
+}
+
+function anyNamespace(matches: StringMatch[]): boolean {
+  if (!scratch.hasId) {
+    // ztunnel compares the empty namespace of a missing identity.
+    for (let i = 0; i < matches.length; i++) if (matchString(matches[i]!, '')) return true;
+    return false;
+  }
+  for (let i = 0; i < matches.length; i++) {
+    if (matchStringRange(matches[i]!, scratch.id, scratch.nsStart, scratch.nsEnd)) return true;
+  }
+  return false;
+}
+
+function anyServiceAccount(matches: ServiceAccountMatch[]): boolean {
+  if (!scratch.hasId) return false;
+  const id = scratch.id;
+  const nsLength = scratch.nsEnd - scratch.nsStart;
+  const saLength = id.length - scratch.saStart;
+  for (let i = 0; i < matches.length; i++) {
+    const m = matches[i]!;
+    if (
+      m.namespace.length === nsLength &&
+      m.serviceAccount.length === saLength &&
+      id.startsWith(m.namespace, scratch.nsStart) &&
+      id.startsWith(m.serviceAccount, scratch.saStart)
+    ) {
+      return true;
+    }
+  }
+  return false;
+}
+
+function matchOne(m: CompiledMatch): boolean {
+  if (m.dst !== null && !anyCidr(m.dst, scratch.dst)) return false;
+  if (m.notDst !== null && anyCidr(m.notDst, scratch.dst)) return false;
+  if (m.src !== null && !anyCidr(m.src, scratch.src)) return false;
+  if (m.notSrc !== null && anyCidr(m.notSrc, scratch.src)) return false;
+  if (m.ports !== null && !anyPort(m.ports, scratch.port)) return false;
+  if (m.notPorts !== null && anyPort(m.notPorts, scratch.port)) return false;
+  if (m.sa !== null && !anyServiceAccount(m.sa)) return false;
+  if (m.notSa !== null && anyServiceAccount(m.notSa)) return false;
+  if (m.pr !== null && !anyPrincipal(m.pr)) return false;
+  if (m.notPr !== null && anyPrincipal(m.notPr)) return false;
+  if (m.ns !== null && !anyNamespace(m.ns)) return false;
+  if (m.notNs !== null && anyNamespace(m.notNs)) return false;
+  return true;
+}
+
+/** The first matching rule of a policy, or null. Expects `load()` to have run. */
+function firstMatch(policy: CompiledL4Policy): CompiledRule | null {
+  const rules = policy.rules;
+  for (let r = 0; r < rules.length; r++) {
+    const rule = rules[r]!;
+    let ok = true;
+    for (let c = 0; c < rule.clauses.length && ok; c++) {
+      const clause = rule.clauses[c]!;
+      if (clause === null) continue;
+      let any = false;
+      for (let i = 0; i < clause.length; i++) {
+        if (matchOne(clause[i]!)) {
+          any = true;
+          break;
+        }
+      }
+      ok = any;
+    }
+    if (ok) return rule;
+  }
+  return null;
+}
+
+// --- the index ------------------------------------------------------------------------------------------------------
+
+const ALLOW_DEFAULT: Decision = freeze({
+  decision: 'allow',
+  policy: null,
+  rule: null,
+  at: 'ztunnel',
+  reason: 'allowed: no ALLOW policy applies to the destination workload',
+});
+const DENY_DEFAULT: Decision = freeze({
+  decision: 'deny',
+  policy: null,
+  rule: null,
+  at: 'ztunnel',
+  reason: 'denied: ALLOW policies apply to the destination workload, but none matched',
+});
+
+/** The policies that apply to one workload, ready to decide connections. Revalidates itself when the index changes. */
+export class WorkloadAuthorizer {
+  #index: L4PolicyIndex;
+  #ref: WorkloadPolicyRef;
+  #generation = -1;
+  #deny: CompiledL4Policy[] = [];
+  #allow: CompiledL4Policy[] = [];
+  #dryRun: CompiledL4Policy[] = [];
+  #all: CompiledL4Policy[] = [];
+
+  constructor(index: L4PolicyIndex, ref: WorkloadPolicyRef) {
+    this.#index = index;
+    this.#ref = { namespace: ref.namespace, ...(ref.policies ? { policies: [...ref.policies] } : {}) };
+  }
+
+  #refresh(): void {
+    if (this.#generation === this.#index.generation) return;
+    this.#all = this.#index.applicable(this.#ref);
+    this.#deny = this.#all.filter((p) => p.policy.action === 'DENY' && !p.policy.dryRun);
+    this.#allow = this.#all.filter((p) => p.policy.action === 'ALLOW' && !p.policy.dryRun);
+    this.#dryRun = this.#all.filter((p) => p.policy.dryRun);
+    this.#generation = this.#index.generation;
+  }
+
+  /** Decides a connection: a frozen, shared Decision (no allocation on this path). */
+  authorize(conn: Connection): Decision {
+    this.#refresh();
+    load(conn);
+    const deny = this.#deny;
+    for (let i = 0; i < deny.length; i++) {
+      const rule = firstMatch(deny[i]!);
+      if (rule !== null) return rule.decision;
+    }
+    const allow = this.#allow;
+    if (allow.length === 0) return ALLOW_DEFAULT;
+    for (let i = 0; i < allow.length; i++) {
+      const rule = firstMatch(allow[i]!);
+      if (rule !== null) return rule.decision;
+    }
+    return DENY_DEFAULT;
+  }
+
+  /** The decision with everything that led to it: each applicable policy, dry-run results, and compile notes. */
+  explain(conn: Connection, notes: readonly CompileNote[] = []): Explanation {
+    this.#refresh();
+    const decision = this.authorize(conn);
+    load(conn);
+    const evaluated: PolicyTrace[] = [];
+    const order = [...this.#dryRun.filter((p) => p.policy.action === 'DENY'), ...this.#deny, ...this.#allow, ...this.#dryRun.filter((p) => p.policy.action === 'ALLOW')];
+    const matched = new Map<CompiledL4Policy, CompiledRule | null>();
+    for (const p of order) {
+      const rule = firstMatch(p);
+      matched.set(p, rule);
+      evaluated.push({
+        policy: p.key,
+        action: p.policy.action,
+        dryRun: p.policy.dryRun,
+        matchedRule: rule?.index ?? null,
+        via: p.policy.scope === 'GLOBAL' ? 'scope GLOBAL' : p.policy.scope === 'NAMESPACE' ? `scope NAMESPACE (${p.policy.namespace})` : 'the workload’s policy list',
+      });
+    }
+    const keys = new Set(this.#all.map((p) => p.key));
+    const out: Explanation = {
+      ...decision,
+      audit: [],
+      custom: [],
+      evaluated,
+      notes: notes.filter((n) => keys.has(n.policy) && (n.at === undefined || n.at === 'ztunnel')),
+    };
+    if (this.#dryRun.length > 0) out.shadow = shadowOf([...this.#deny, ...this.#dryRun.filter((p) => p.policy.action === 'DENY')], [...this.#allow, ...this.#dryRun.filter((p) => p.policy.action === 'ALLOW')], matched);
+    return out;
+  }
+
+  /** Keys of the policies that apply, in evaluation order (DENY first). */
+  policies(): string[] {
+    this.#refresh();
+    return [...this.#deny, ...this.#allow, ...this.#dryRun].map((p) => p.key);
+  }
+}
+
+function shadowOf(
+  deny: CompiledL4Policy[],
+  allow: CompiledL4Policy[],
+  matched: Map<CompiledL4Policy, CompiledRule | null>,
+): ShadowDecision {
+  for (const p of deny) {
+    const rule = matched.get(p);
+    if (rule) return { decision: 'deny', policy: p.key, rule: rule.index, reason: rule.decision.reason + (p.policy.dryRun ? ' (dry-run)' : '') };
+  }
+  if (allow.length === 0) return { decision: 'allow', policy: null, rule: null, reason: ALLOW_DEFAULT.reason };
+  for (const p of allow) {
+    const rule = matched.get(p);
+    if (rule) return { decision: 'allow', policy: p.key, rule: rule.index, reason: rule.decision.reason + (p.policy.dryRun ? ' (dry-run)' : '') };
+  }
+  return { decision: 'deny', policy: null, rule: null, reason: DENY_DEFAULT.reason };
+}
+
+/**
+ * ztunnel's policy store: Authorization resources by name, indexed by scope. Upserts and deletes are O(1) plus the
+ * policy's own compilation; WorkloadAuthorizers notice changes through `generation`.
+ */
+export class L4PolicyIndex {
+  #byKey = new Map<string, CompiledL4Policy>();
+  #global = new Set<string>();
+  #byNamespace = new Map<string, Set<string>>();
+  #generation = 0;
+
+  constructor(policies: Iterable<L4Policy> = []) {
+    for (const p of policies) this.upsert(p);
+  }
+
+  get generation(): number {
+    return this.#generation;
+  }
+
+  get size(): number {
+    return this.#byKey.size;
+  }
+
+  upsert(policy: L4Policy): void {
+    const compiled = compileL4Policy(policy);
+    this.delete(compiled.key);
+    this.#byKey.set(compiled.key, compiled);
+    if (policy.scope === 'GLOBAL') this.#global.add(compiled.key);
+    else if (policy.scope === 'NAMESPACE') {
+      let set = this.#byNamespace.get(policy.namespace);
+      if (!set) this.#byNamespace.set(policy.namespace, (set = new Set()));
+      set.add(compiled.key);
+    }
+    this.#generation++;
+  }
+
+  delete(key: string): boolean {
+    const existing = this.#byKey.get(key);
+    if (!existing) return false;
+    this.#byKey.delete(key);
+    this.#global.delete(key);
+    this.#byNamespace.get(existing.policy.namespace)?.delete(key);
+    this.#generation++;
+    return true;
+  }
+
+  get(key: string): L4Policy | undefined {
+    return this.#byKey.get(key)?.policy;
+  }
+
+  policies(): L4Policy[] {
+    return [...this.#byKey.values()].map((c) => c.policy);
+  }
+
+  /** GLOBAL policies, the workload namespace's NAMESPACE policies, and the named WORKLOAD_SELECTOR ones. */
+  applicable(ref: WorkloadPolicyRef): CompiledL4Policy[] {
+    const keys = new Set<string>([...this.#global, ...(this.#byNamespace.get(ref.namespace) ?? [])]);
+    for (const k of ref.policies ?? []) keys.add(k);
+    const out: CompiledL4Policy[] = [];
+    for (const k of [...keys].sort()) {
+      const p = this.#byKey.get(k);
+      if (p) out.push(p);
+    }
+    return out;
+  }
+
+  forWorkload(ref: WorkloadPolicyRef): WorkloadAuthorizer {
+    return new WorkloadAuthorizer(this, ref);
+  }
+}
