@@ -508,7 +508,6 @@ export function validateResource(input: unknown, options: ValidateOptions = {}):
   const cel: { path: string; message: string }[] = [];
   walkCel(schema.raw, obj, '', cel);
   for (const m of cel) push(m.path, m.message);
-  if (cel.length > 0) return { issues };
   const typed = obj as unknown as SecurityResource;
   if (typed.kind === 'AuthorizationPolicy') authorizationPolicyIssues(typed, push);
   else if (typed.kind === 'PeerAuthentication') peerAuthenticationIssues(typed, push);

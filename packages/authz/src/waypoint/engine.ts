@@ -282,7 +282,8 @@ export class WaypointAuthorizer {
     return this.#notes.filter(
       (n) =>
         (n.at === undefined || n.at === 'waypoint') &&
-        (keys.has(n.policy) || (n.code === 'waypoint-not-attached' && namespaces.has(n.policy.split('/')[0]))),
+        (keys.has(n.policy) ||
+          ((n.code === 'waypoint-not-attached' || n.code === 'waypoint-target-invalid') && namespaces.has(n.policy.split('/')[0]))),
     );
   }
 }
