@@ -45,6 +45,8 @@ export function normalizePath(rawPath: string, mode: PathNormalization = 'BASE')
   let path = rawPath;
   const q = path.search(/[?#]/);
   if (q !== -1) path = path.slice(0, q);
+  // Nothing to normalize: no escapes, backslashes, dot segments or repeated slashes.
+  if (!/[%\\]|\/\.|\/\//.test(path)) return { ok: true, path };
   if (/%00/.test(path)) return { ok: false, status: 400, reason: 'the path contains %00' };
   if (mode === 'NONE') return { ok: true, path };
   if (mode === 'DECODE_AND_MERGE_SLASHES') path = path.replace(/%2f/gi, '/').replace(/%5c/gi, '\\');

@@ -82,7 +82,8 @@ export function requestContext(
   req: WaypointRequest,
   options: ContextOptions = {},
 ): { ok: true; ctx: RequestContext } | { ok: false; reason: string } {
-  const principal = req.source.principal === null ? null : req.source.principal.replace(/^spiffe:\/\//, '');
+  const raw = req.source.principal;
+  const principal = raw === null || raw === undefined ? null : raw.startsWith('spiffe://') ? raw.slice(9) : raw;
   const parts = principal?.split('/') ?? [];
   const spiffe = parts.length === 5 && parts[1] === 'ns' && parts[3] === 'sa';
   const sourceIp = parse(req.source.ip, 'source ip');

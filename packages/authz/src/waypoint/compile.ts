@@ -27,6 +27,11 @@ export interface CompiledL7Rule {
   to: Field[][] | null;
   when: Field[];
   hasHttp: boolean;
+  /**
+   * Every principal (without spiffe://) one of which the rule requires: set when every `from` source lists only exact
+   * principals. The waypoint files the rule under them; null when the rule cannot be filed that way.
+   */
+  principals: string[] | null;
 }
 
 const splitSpiffe = (p: string) => p.split('/');
@@ -254,7 +259,14 @@ export function compileL7Rule(rule: Rule, index: number, policyNamespace: string
     when.push({ http, test: (ctx) => (pos === undefined || pos(ctx)) && (neg === undefined || !neg(ctx)) });
   }
   const hasHttp = [...(from ?? []).flat(), ...(to ?? []).flat(), ...when].some((f) => f.http);
-  return { index, from, to, when, hasHttp };
+  let principals: string[] | null = null;
+  if (rule.from && rule.from.length > 0) {
+    const expanded = rule.from.map((f) => (f.source?.principals ?? []).flatMap((v) => expandPrincipal(v, bundle)));
+    if (expanded.every((list) => list.length > 0 && list.every((v) => v.length > 0 && !v.startsWith('*') && !v.endsWith('*')))) {
+      principals = [...new Set(expanded.flat())];
+    }
+  }
+  return { index, from, to, when, hasHttp, principals };
 }
 
 const fieldsHold = (fields: Field[], ctx: RequestContext, skipHttp: boolean) => {

@@ -116,10 +116,30 @@ const deny403 = (policy: string | null, rule: number | null, reason: string): De
 const allowed = (policy: string | null, rule: number | null, reason: string): Decision =>
   Object.freeze({ decision: 'allow', policy, rule, reason, at: 'waypoint' });
 
+const ALLOW_NO_POLICY = allowed(null, null, 'allowed: no ALLOW policy applies at this waypoint target');
+const DENY_NONE_MATCHED = deny403(null, null, 'denied: ALLOW policies apply at this waypoint target, but none matched');
+const rejected = (reason: string): Decision =>
+  Object.freeze({ decision: 'deny', policy: null, rule: null, at: 'waypoint', httpStatus: 400, reason: `rejected before authorization: ${reason}` });
+
 interface Applicable {
   policies: { policy: CompiledL7Policy; via: string }[];
   providers: Set<string>;
+  /** Enforced CUSTOM policies. */
+  custom: CompiledL7Policy[];
+  hasAllow: boolean;
+  /** Enforced DENY then ALLOW rules, by ordinal; filed by exact principal when every source requires one. */
+  byPrincipal: Map<string, RuleEntry[]>;
+  always: RuleEntry[];
 }
+
+interface RuleEntry {
+  ordinal: number;
+  rule: CompiledL7Rule;
+  deny: boolean;
+  decision: Decision;
+}
+
+const NO_RULES: RuleEntry[] = [];
 
 /** The waypoint enforcement point: a target index of compiled policies. */
 export class WaypointAuthorizer {
@@ -140,7 +160,13 @@ export class WaypointAuthorizer {
     for (const list of this.#byTarget.values()) list.sort((a, b) => a.key.localeCompare(b.key));
   }
 
+  #cache = new Map<string, Applicable>();
+
   #applicable(req: WaypointRequest): Applicable {
+    const svc = req.service;
+    const cacheKey = `${req.waypoint.namespace}/${req.waypoint.name}|${svc ? `${svc.kind ?? 'Service'}/${svc.namespace}/${svc.name}` : ''}`;
+    const cached = this.#cache.get(cacheKey);
+    if (cached) return cached;
     const policies: Applicable['policies'] = [];
     const seen = new Set<CompiledL7Policy>();
     const add = (key: string, via: string) => {
@@ -152,13 +178,48 @@ export class WaypointAuthorizer {
     };
     add(WAYPOINT_CLASS, 'GatewayClass istio-waypoint');
     add(gatewayKey(req.waypoint.namespace, req.waypoint.name), `Gateway ${req.waypoint.namespace}/${req.waypoint.name}`);
-    if (req.service) {
-      const kind = req.service.kind ?? 'Service';
-      const key = kind === 'ServiceEntry' ? serviceEntryKey(req.service.namespace, req.service.name) : serviceKey(req.service.namespace, req.service.name);
-      add(key, `${kind} ${req.service.namespace}/${req.service.name}`);
+    if (svc) {
+      const kind = svc.kind ?? 'Service';
+      const key = kind === 'ServiceEntry' ? serviceEntryKey(svc.namespace, svc.name) : serviceKey(svc.namespace, svc.name);
+      add(key, `${kind} ${svc.namespace}/${svc.name}`);
     }
-    const providers = new Set(policies.filter((p) => p.policy.action === 'CUSTOM' && !p.policy.dryRun).map((p) => p.policy.provider));
-    return { policies, providers };
+    const enforced = policies.map((p) => p.policy).filter((p) => !p.dryRun);
+    const providers = new Set(enforced.filter((p) => p.action === 'CUSTOM').map((p) => p.provider));
+    const byPrincipal = new Map<string, RuleEntry[]>();
+    const always: RuleEntry[] = [];
+    let ordinal = 0;
+    for (const p of [...enforced.filter((x) => x.action === 'DENY'), ...enforced.filter((x) => x.action === 'ALLOW')]) {
+      const deny = p.action === 'DENY';
+      for (const rule of p.rules) {
+        const e: RuleEntry = {
+          ordinal: ordinal++,
+          rule,
+          deny,
+          decision: deny
+            ? deny403(p.key, rule.index, `denied by DENY policy ${p.key} (rule ${rule.index})`)
+            : allowed(p.key, rule.index, `allowed by ALLOW policy ${p.key} (rule ${rule.index})`),
+        };
+        if (rule.principals === null) {
+          always.push(e);
+          continue;
+        }
+        for (const principal of rule.principals) {
+          let list = byPrincipal.get(principal);
+          if (!list) byPrincipal.set(principal, (list = []));
+          if (list[list.length - 1] !== e) list.push(e);
+        }
+      }
+    }
+    const applicable: Applicable = {
+      policies,
+      providers,
+      custom: enforced.filter((p) => p.action === 'CUSTOM'),
+      hasAllow: enforced.some((p) => p.action === 'ALLOW'),
+      byPrincipal,
+      always,
+    };
+    this.#cache.set(cacheKey, applicable);
+    return applicable;
   }
 
   #firstMatch(p: CompiledL7Policy, ctx: RequestContext): CompiledL7Rule | null {
@@ -167,20 +228,45 @@ export class WaypointAuthorizer {
     return null;
   }
 
+  /** Decides a request (the enforcement path; `explain` adds the trace, dry-run shadow, AUDIT and notes). */
   authorize(req: WaypointRequest): Decision {
-    return this.#evaluate(req, false) as Decision;
+    const applicable = this.#applicable(req);
+    if (applicable.custom.length > 0) return this.#evaluate(req, false);
+    const built = requestContext(req, this.#options);
+    if (!built.ok) return rejected(built.reason);
+    const ctx = built.ctx;
+    const a = (ctx.principal !== null && applicable.byPrincipal.get(ctx.principal)) || NO_RULES;
+    const b = applicable.always;
+    let ia = 0;
+    let ib = 0;
+    let last = -1;
+    for (;;) {
+      let e: RuleEntry;
+      if (ia < a.length && (ib >= b.length || a[ia]!.ordinal < b[ib]!.ordinal)) e = a[ia++]!;
+      else if (ib < b.length) e = b[ib++]!;
+      else break;
+      if (e.ordinal === last) continue;
+      last = e.ordinal;
+      if (ruleMatches(e.rule, ctx, e.deny)) return e.decision;
+    }
+    return applicable.hasAllow ? DENY_NONE_MATCHED : ALLOW_NO_POLICY;
   }
 
   explain(req: WaypointRequest): Explanation {
     return this.#evaluate(req, true) as Explanation;
   }
 
+  /** Decides by evaluating every applicable policy in order, without the rule index (reference for tests and benchmarks). */
+  authorizeByScan(req: WaypointRequest): Decision {
+    return this.#evaluate(req, false);
+  }
+
   #evaluate(req: WaypointRequest, explain: boolean): Decision | Explanation {
     const built = requestContext(req, this.#options);
     const applicable = this.#applicable(req);
-    const related = this.#relatedNotes(req, applicable);
+    const related = explain ? this.#relatedNotes(req, applicable) : [];
     if (!built.ok) {
-      const d: Decision = Object.freeze({ decision: 'deny', policy: null, rule: null, at: 'waypoint', httpStatus: 400, reason: `rejected before authorization: ${built.reason}` });
+      const d = rejected(built.reason);
       return explain ? { ...d, audit: [], custom: [], evaluated: [], notes: related } : d;
     }
     const ctx = built.ctx;
@@ -235,7 +321,7 @@ export class WaypointAuthorizer {
     if (!decision) {
       const allowPolicies = enforced.filter((x) => x.action === 'ALLOW');
       if (allowPolicies.length === 0) {
-        decision = allowed(null, null, 'allowed: no ALLOW policy applies at this waypoint target');
+        decision = ALLOW_NO_POLICY;
       } else {
         for (const p of allowPolicies) {
           const rule = matched.get(p);
@@ -244,7 +330,7 @@ export class WaypointAuthorizer {
             break;
           }
         }
-        decision ??= deny403(null, null, 'denied: ALLOW policies apply at this waypoint target, but none matched');
+        decision ??= DENY_NONE_MATCHED;
       }
     }
     if (assumedCustom && decision.decision === 'allow') {

@@ -64,11 +64,21 @@ export interface FromAuthorizationResult {
 }
 
 function fromWireString(m: WireStringMatch): StringMatch | undefined {
-  if (m.exact !== undefined && m.exact !== null) return { kind: 'exact', value: m.exact };
-  if (m.prefix !== undefined && m.prefix !== null) return { kind: 'prefix', value: m.prefix };
-  if (m.suffix !== undefined && m.suffix !== null) return { kind: 'suffix', value: m.suffix };
-  if (m.presence !== undefined && m.presence !== null) return { kind: 'presence', value: '' };
-  return undefined;
+  // Decoded messages say which oneof member is set; hand-built ones only carry the member itself.
+  const set = (k: 'exact' | 'prefix' | 'suffix' | 'presence') => Object.hasOwn(m, k) && m[k] !== undefined && m[k] !== null;
+  const kind = m.matchType ?? (['exact', 'prefix', 'suffix', 'presence'] as const).find(set);
+  switch (kind) {
+    case 'exact':
+      return { kind: 'exact', value: m.exact ?? '' };
+    case 'prefix':
+      return { kind: 'prefix', value: m.prefix ?? '' };
+    case 'suffix':
+      return { kind: 'suffix', value: m.suffix ?? '' };
+    case 'presence':
+      return { kind: 'presence', value: '' };
+    default:
+      return undefined;
+  }
 }
 
 /**

@@ -235,27 +235,104 @@ function matchOne(m: CompiledMatch): boolean {
   return true;
 }
 
+/** Whether one rule matches the loaded connection. */
+function ruleMatchesLoaded(rule: CompiledRule): boolean {
+  for (let c = 0; c < rule.clauses.length; c++) {
+    const clause = rule.clauses[c]!;
+    if (clause === null) continue;
+    let any = false;
+    for (let i = 0; i < clause.length; i++) {
+      if (matchOne(clause[i]!)) {
+        any = true;
+        break;
+      }
+    }
+    if (!any) return false;
+  }
+  return true;
+}
+
 /** The first matching rule of a policy, or null. Expects `load()` to have run. */
 function firstMatch(policy: CompiledL4Policy): CompiledRule | null {
   const rules = policy.rules;
-  for (let r = 0; r < rules.length; r++) {
-    const rule = rules[r]!;
-    let ok = true;
-    for (let c = 0; c < rule.clauses.length && ok; c++) {
-      const clause = rule.clauses[c]!;
-      if (clause === null) continue;
-      let any = false;
-      for (let i = 0; i < clause.length; i++) {
-        if (matchOne(clause[i]!)) {
-          any = true;
-          break;
+  for (let r = 0; r < rules.length; r++) if (ruleMatchesLoaded(rules[r]!)) return rules[r]!;
+  return null;
+}
+
+// --- per-workload rule index ------------------------------------------------------------------------------------------
+//
+// A workload's DENY rules then ALLOW rules get ordinals in evaluation order. Each rule is filed under the attribute one
+// of its clauses requires: an exact principal, an exact namespace (or a service account's namespace), or a destination
+// port; rules with no such clause go to `always`. A connection looks up its principal, namespace and port (no
+// allocation: the namespace is hashed in place) and merges the few candidate lists by ordinal, so the first rule that
+// matches is the same one a full scan would find.
+
+interface Entry {
+  ordinal: number;
+  rule: CompiledRule;
+}
+
+const NO_ENTRIES: Entry[] = [];
+
+function hashRange(s: string, start: number, end: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+const allExact = (ms: StringMatch[] | null): ms is StringMatch[] =>
+  ms !== null && ms.every((m) => m.kind === 'exact' && m.value.length > 0);
+
+interface RuleIndex {
+  byPrincipal: Map<string, Entry[]>;
+  byNamespace: Map<number, Entry[]>;
+  byPort: Map<number, Entry[]>;
+  always: Entry[];
+}
+
+function buildRuleIndex(policies: readonly CompiledL4Policy[]): RuleIndex {
+  const index: RuleIndex = { byPrincipal: new Map(), byNamespace: new Map(), byPort: new Map(), always: [] };
+  const add = <K>(map: Map<K, Entry[]>, key: K, e: Entry) => {
+    let list = map.get(key);
+    if (!list) map.set(key, (list = []));
+    if (list[list.length - 1] !== e) list.push(e);
+  };
+  let ordinal = 0;
+  for (const p of policies) {
+    for (const rule of p.rules) {
+      const e: Entry = { ordinal: ordinal++, rule };
+      // A clause left with no non-empty Match can never match: neither can the rule.
+      if (rule.clauses.some((c) => c !== null && c.length === 0)) continue;
+      // Prefer a clause that pins the identity (few rules per principal or namespace) over one that pins a port.
+      const byIdentity = (m: CompiledMatch) => allExact(m.pr) || m.sa !== null || allExact(m.ns);
+      const clause =
+        rule.clauses.find((c): c is CompiledMatch[] => c !== null && c.every(byIdentity)) ??
+        rule.clauses.find((c): c is CompiledMatch[] => c !== null && c.every((m) => byIdentity(m) || m.ports !== null));
+      if (!clause) {
+        index.always.push(e);
+        continue;
+      }
+      for (const m of clause) {
+        if (allExact(m.pr)) {
+          for (const v of m.pr) {
+            add(index.byPrincipal, v.value, e);
+            add(index.byPrincipal, `spiffe://${v.value}`, e);
+          }
+        } else if (m.sa !== null) {
+          for (const sa of m.sa) add(index.byNamespace, hashRange(sa.namespace, 0, sa.namespace.length), e);
+        } else if (allExact(m.ns)) {
+          for (const v of m.ns) add(index.byNamespace, hashRange(v.value, 0, v.value.length), e);
+        } else {
+          for (const port of m.ports!) add(index.byPort, port, e);
         }
       }
-      ok = any;
     }
-    if (ok) return rule;
   }
-  return null;
+  const byOrdinal = (a: Entry, b: Entry) => a.ordinal - b.ordinal;
+  for (const map of [index.byPrincipal, index.byNamespace, index.byPort] as Map<unknown, Entry[]>[]) {
+    for (const list of map.values()) list.sort(byOrdinal);
+  }
+  return index;
 }
 
 // --- the index ------------------------------------------------------------------------------------------------------
@@ -284,6 +361,7 @@ export class WorkloadAuthorizer {
   #allow: CompiledL4Policy[] = [];
   #dryRun: CompiledL4Policy[] = [];
   #all: CompiledL4Policy[] = [];
+  #rules: RuleIndex = { byPrincipal: new Map(), byNamespace: new Map(), byPort: new Map(), always: [] };
 
   constructor(index: L4PolicyIndex, ref: WorkloadPolicyRef) {
     this.#index = index;
@@ -296,6 +374,7 @@ export class WorkloadAuthorizer {
     this.#deny = this.#all.filter((p) => p.policy.action === 'DENY' && !p.policy.dryRun);
     this.#allow = this.#all.filter((p) => p.policy.action === 'ALLOW' && !p.policy.dryRun);
     this.#dryRun = this.#all.filter((p) => p.policy.dryRun);
+    this.#rules = buildRuleIndex([...this.#deny, ...this.#allow]);
     this.#generation = this.#index.generation;
   }
 
@@ -303,15 +382,58 @@ export class WorkloadAuthorizer {
   authorize(conn: Connection): Decision {
     this.#refresh();
     load(conn);
-    const deny = this.#deny;
-    for (let i = 0; i < deny.length; i++) {
-      const rule = firstMatch(deny[i]!);
+    const index = this.#rules;
+    const a = scratch.hasId ? (index.byPrincipal.get(scratch.id) ?? NO_ENTRIES) : NO_ENTRIES;
+    const b = scratch.hasId ? (index.byNamespace.get(hashRange(scratch.id, scratch.nsStart, scratch.nsEnd)) ?? NO_ENTRIES) : NO_ENTRIES;
+    const c = index.byPort.get(scratch.port) ?? NO_ENTRIES;
+    const d = index.always;
+    let ia = 0;
+    let ib = 0;
+    let ic = 0;
+    let id = 0;
+    let last = -1;
+    for (;;) {
+      let best: Entry | undefined;
+      let which = 0;
+      if (ia < a.length) {
+        best = a[ia]!;
+        which = 1;
+      }
+      if (ib < b.length && (best === undefined || b[ib]!.ordinal < best.ordinal)) {
+        best = b[ib]!;
+        which = 2;
+      }
+      if (ic < c.length && (best === undefined || c[ic]!.ordinal < best.ordinal)) {
+        best = c[ic]!;
+        which = 3;
+      }
+      if (id < d.length && (best === undefined || d[id]!.ordinal < best.ordinal)) {
+        best = d[id]!;
+        which = 4;
+      }
+      if (best === undefined) break;
+      if (which === 1) ia++;
+      else if (which === 2) ib++;
+      else if (which === 3) ic++;
+      else id++;
+      if (best.ordinal === last) continue;
+      last = best.ordinal;
+      if (ruleMatchesLoaded(best.rule)) return best.rule.decision;
+    }
+    return this.#allow.length === 0 ? ALLOW_DEFAULT : DENY_DEFAULT;
+  }
+
+  /** Decides by scanning every applicable rule in order, without the rule index (reference for tests). */
+  authorizeByScan(conn: Connection): Decision {
+    this.#refresh();
+    load(conn);
+    for (const p of this.#deny) {
+      const rule = firstMatch(p);
       if (rule !== null) return rule.decision;
     }
-    const allow = this.#allow;
-    if (allow.length === 0) return ALLOW_DEFAULT;
-    for (let i = 0; i < allow.length; i++) {
-      const rule = firstMatch(allow[i]!);
+    if (this.#allow.length === 0) return ALLOW_DEFAULT;
+    for (const p of this.#allow) {
+      const rule = firstMatch(p);
       if (rule !== null) return rule.decision;
     }
     return DENY_DEFAULT;
