@@ -74,9 +74,38 @@ export interface Authorizer {
   readonly issues: readonly ValidationIssue[];
   /** The effective mTLS mode for a workload port at ztunnel (STRICT refuses plaintext). */
   peerAuthentication(workload: WorkloadRef, port: number): PeerAuthenticationDecision;
+  /**
+   * The RequestAuthentications whose JWT rules a waypoint applies to a request (attached with targetRefs to the
+   * waypoint's Gateway, the root-namespace istio-waypoint GatewayClass, or the destination Service/ServiceEntry).
+   * Selector and namespace-wide ones apply at sidecars only, not at waypoints.
+   */
+  requestAuthenticationsFor(target: Pick<WaypointRequest, 'waypoint' | 'service'>): RequestAuthentication[];
   readonly authorizationPolicies: readonly AuthorizationPolicy[];
   readonly peerAuthentications: readonly PeerAuthentication[];
   readonly requestAuthentications: readonly RequestAuthentication[];
+}
+
+/** The `meshctl check` authorization result (issue 8's JSON shape) for an explanation. */
+export interface CheckResult {
+  id?: string;
+  decision: 'allow' | 'deny';
+  /** Waypoint denials only. */
+  httpStatus?: 400 | 403;
+  policy: string | null;
+  reason: string;
+  /** Only when a dry-run policy applied. */
+  shadow?: { decision: 'allow' | 'deny'; policy: string | null };
+}
+
+export function checkResult(explanation: Explanation, id?: string): CheckResult {
+  return {
+    ...(id !== undefined ? { id } : {}),
+    decision: explanation.decision,
+    ...(explanation.httpStatus !== undefined ? { httpStatus: explanation.httpStatus } : {}),
+    policy: explanation.policy,
+    reason: explanation.reason,
+    ...(explanation.shadow ? { shadow: { decision: explanation.shadow.decision, policy: explanation.shadow.policy } } : {}),
+  };
 }
 
 export function createAuthorizer(options: AuthorizerOptions = {}): Authorizer {
@@ -93,11 +122,23 @@ export function createAuthorizer(options: AuthorizerOptions = {}): Authorizer {
     ...(options.resources ?? []).map((object, document) => ({ object, document })),
     ...(options.documents ?? []),
   ];
+  const skipped: CompileNote[] = [];
   for (const { object, ...origin } of inputs) {
     const result = validateResource(object, origin);
     issues.push(...result.issues);
     if (!result.resource) {
-      errors.push(...result.issues.filter((i) => i.severity === 'error'));
+      const bad = result.issues.filter((i) => i.severity === 'error');
+      errors.push(...bad);
+      const o = (object ?? {}) as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
+      const kind = o.kind === 'PeerAuthentication' || o.kind === 'RequestAuthentication' ? o.kind : 'AuthorizationPolicy';
+      const ns = typeof o.metadata?.namespace === 'string' ? o.metadata.namespace : defaultNamespace;
+      skipped.push({
+        code: 'invalid-resource',
+        policy: `${ns}/${typeof o.metadata?.name === 'string' ? o.metadata.name : '?'}`,
+        kind,
+        severity: 'warning',
+        message: `left out: ${bad.map(formatIssue).join('; ')}`,
+      });
       continue;
     }
     const r: SecurityResource = result.resource;
@@ -109,15 +150,7 @@ export function createAuthorizer(options: AuthorizerOptions = {}): Authorizer {
     if ((options.onInvalid ?? 'throw') === 'throw') {
       throw new AuthzError('ERR_AUTHZ_INVALID_RESOURCE', errors.map(formatIssue).join('\n'), { details: { issues } });
     }
-    for (const e of errors) {
-      notes.push({
-        code: 'invalid-resource',
-        policy: e.resource ?? '?',
-        kind: 'AuthorizationPolicy',
-        severity: 'warning',
-        message: `left out: ${formatIssue(e)}`,
-      });
-    }
+    notes.push(...skipped);
   }
 
   // ztunnel: what istiod sends.
@@ -222,12 +255,32 @@ export function createAuthorizer(options: AuthorizerOptions = {}): Authorizer {
     return { mode: 'PERMISSIVE', policy: null, level: 'default', reason: 'no PeerAuthentication sets a mode: PERMISSIVE' };
   };
 
+  const requestAuthenticationsFor = (target: Pick<WaypointRequest, 'waypoint' | 'service'>): RequestAuthentication[] =>
+    ras.filter((ra) => {
+      const ns = policyNamespace(ra.metadata, common);
+      const refs = ra.spec?.targetRefs ?? (ra.spec?.targetRef ? [ra.spec.targetRef] : []);
+      return refs.some((ref) => {
+        const group = ref.group ?? '';
+        if (group === 'gateway.networking.k8s.io' && ref.kind === 'Gateway') {
+          return ns === target.waypoint.namespace && ref.name === target.waypoint.name;
+        }
+        if (group === 'gateway.networking.k8s.io' && ref.kind === 'GatewayClass') return ns === rootNamespace && ref.name === 'istio-waypoint';
+        const svc = target.service;
+        if (!svc || ns !== svc.namespace || ref.name !== svc.name) return false;
+        const kind = svc.kind ?? 'Service';
+        return kind === 'ServiceEntry'
+          ? group === 'networking.istio.io' && ref.kind === 'ServiceEntry'
+          : (group === '' || group === 'core') && ref.kind === 'Service';
+      });
+    });
+
   return {
     ztunnel,
     waypoint,
     notes,
     issues,
     peerAuthentication,
+    requestAuthenticationsFor,
     authorizationPolicies: aps,
     peerAuthentications: pas,
     requestAuthentications: ras,

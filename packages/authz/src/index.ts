@@ -39,8 +39,10 @@ export {
   type ShadowDecision,
 } from './decision.js';
 export {
+  checkResult,
   createAuthorizer,
   type Authorizer,
+  type CheckResult,
   type AuthorizerOptions,
   type PeerAuthenticationDecision,
   type ZtunnelEnforcement,
