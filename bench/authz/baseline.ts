@@ -2,7 +2,7 @@
 // decision it walks all 10,000 policies of the mesh, checks whether each applies to the target, and interprets the
 // policy's data as written (wildcard forms recognised per comparison). CIDRs are parsed once at setup.
 import { isIP } from 'node:net';
-import type { L4Policy, L4Match, StringMatch } from '@mesh/authz';
+import type { AuthorizationPolicy, L4Match, L4Policy, Rule, StringMatch } from '@mesh/authz';
 
 const str = (m: StringMatch, v: string) =>
   m.kind === 'exact' ? v === m.value : m.kind === 'prefix' ? v.startsWith(m.value) : m.kind === 'suffix' ? v.endsWith(m.value) : v.length > 0;
@@ -101,23 +101,29 @@ interface Req {
   path: string;
   headers: Record<string, string>;
 }
-type Ap = { metadata: { name: string; namespace: string }; spec: Record<string, any> };
 
 const wild = (pattern: string, v: string) =>
   pattern === '*' ? v.length > 0 : pattern.startsWith('*') ? v.endsWith(pattern.slice(1)) : pattern.endsWith('*') ? v.startsWith(pattern.slice(0, -1)) : v === pattern;
 const anyWild = (list: string[] | undefined, v: string | null) => v !== null && (list ?? []).some((p) => wild(p, v));
 
-function l7RuleMatches(rule: any, r: Req): boolean {
+function l7RuleMatches(rule: Rule, r: Req): boolean {
   const ns = r.principal ? r.principal.split('/')[2]! : null;
-  const from = !rule.from || rule.from.some(({ source: s }: any) =>
-    (!s.principals || anyWild(s.principals, r.principal)) &&
-    (!s.notNamespaces || !anyWild(s.notNamespaces, ns)));
+  const from =
+    !rule.from ||
+    rule.from.some(
+      ({ source: s = {} }) =>
+        (!s.principals || anyWild(s.principals, r.principal)) && (!s.notNamespaces || !anyWild(s.notNamespaces, ns)),
+    );
   const path = r.path.split('?')[0]!;
-  const to = !rule.to || rule.to.some(({ operation: o }: any) =>
-    (!o.methods || anyWild(o.methods, r.method)) &&
-    (!o.paths || anyWild(o.paths, path)) &&
-    (!o.hosts || anyWild(o.hosts.map((h: string) => h.toLowerCase()), r.host.toLowerCase())));
-  const when = (rule.when ?? []).every((c: any) => {
+  const to =
+    !rule.to ||
+    rule.to.some(
+      ({ operation: o = {} }) =>
+        (!o.methods || anyWild(o.methods, r.method)) &&
+        (!o.paths || anyWild(o.paths, path)) &&
+        (!o.hosts || anyWild(o.hosts.map((h) => h.toLowerCase()), r.host.toLowerCase())),
+    );
+  const when = (rule.when ?? []).every((c) => {
     const name = /^request\.headers\[(.*)\]$/.exec(c.key)?.[1]?.toLowerCase();
     return name !== undefined && anyWild(c.values, r.headers[name] ?? null);
   });
@@ -125,15 +131,16 @@ function l7RuleMatches(rule: any, r: Req): boolean {
 }
 
 /** Linear scan over every policy of the mesh for a request to Service `target/web`. */
-export function linearL7(all: readonly Ap[], r: Req): 'allow' | 'deny' {
-  const applies = (p: Ap) =>
-    p.metadata.namespace === 'target' && (p.spec.targetRefs ?? []).some((t: any) => t.kind === 'Service' && t.name === 'web');
+export function linearL7(all: readonly AuthorizationPolicy[], r: Req): 'allow' | 'deny' {
+  const applies = (p: AuthorizationPolicy) =>
+    p.metadata.namespace === 'target' && (p.spec?.targetRefs ?? []).some((t) => t.kind === 'Service' && t.name === 'web');
+  const rules = (p: AuthorizationPolicy) => p.spec?.rules ?? [];
   let allows = 0;
-  for (const p of all) if (applies(p) && p.spec.action === 'DENY' && p.spec.rules.some((x: any) => l7RuleMatches(x, r))) return 'deny';
+  for (const p of all) if (applies(p) && p.spec?.action === 'DENY' && rules(p).some((x) => l7RuleMatches(x, r))) return 'deny';
   for (const p of all) {
-    if (!applies(p) || (p.spec.action ?? 'ALLOW') !== 'ALLOW') continue;
+    if (!applies(p) || (p.spec?.action ?? 'ALLOW') !== 'ALLOW') continue;
     allows++;
-    if (p.spec.rules.some((x: any) => l7RuleMatches(x, r))) return 'allow';
+    if (rules(p).some((x) => l7RuleMatches(x, r))) return 'allow';
   }
   return allows === 0 ? 'allow' : 'deny';
 }

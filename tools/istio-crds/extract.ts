@@ -40,7 +40,7 @@ export interface ExtractOptions {
 /** Renders packages/authz/src/schema/security.gen.ts. */
 export function renderSchemaModule({ text, source }: ExtractOptions): string {
   const schemas: Record<string, Json> = {};
-  for (const doc of parseAllDocuments(text, { maxAliasCount: -1 })) {
+  for (const doc of parseAllDocuments(text)) {
     if (doc.errors.length > 0) throw new Error(`invalid YAML: ${doc.errors[0]!.message}`);
     const crd = doc.toJS({ maxAliasCount: -1 }) as {
       kind?: string;

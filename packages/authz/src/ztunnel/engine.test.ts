@@ -1,3 +1,4 @@
+import { seededRng } from '@mesh/core';
 import { describe, expect, it } from 'vitest';
 import { AuthzError } from '../errors.js';
 import { L4PolicyIndex } from './engine.js';
@@ -86,8 +87,7 @@ describe('L4PolicyIndex', () => {
 });
 
 describe('the per-workload rule index', () => {
-  it('decides exactly as a full scan, on random policies and connections', async () => {
-    const { seededRng } = await import('@mesh/core');
+  it('decides exactly as a full scan, on random policies and connections', () => {
     const rng = seededRng(20261122);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rng.next() * xs.length)]!;
     const namespaces = ['a', 'b', 'c', ''];
