@@ -5,7 +5,13 @@ import { isIP } from 'node:net';
 import type { AuthorizationPolicy, L4Match, L4Policy, Rule, StringMatch } from '@mesh/authz';
 
 const str = (m: StringMatch, v: string) =>
-  m.kind === 'exact' ? v === m.value : m.kind === 'prefix' ? v.startsWith(m.value) : m.kind === 'suffix' ? v.endsWith(m.value) : v.length > 0;
+  m.kind === 'exact'
+    ? v === m.value
+    : m.kind === 'prefix'
+      ? v.startsWith(m.value)
+      : m.kind === 'suffix'
+        ? v.endsWith(m.value)
+        : v.length > 0;
 
 function ipToBigInt(ip: string): bigint {
   if (isIP(ip) === 4) return ip.split('.').reduce((a, o) => (a << 8n) + BigInt(o), 0n);
@@ -74,10 +80,16 @@ function matchOne(m: L4Match, c: Conn): boolean {
 
 const empty = (m: L4Match) => Object.values(m).every((v) => !(v as unknown[]).length);
 const policyMatches = (p: L4Policy, c: Conn) =>
-  p.rules.some((r) => r.clauses.every((cl) => cl.matches.length === 0 || cl.matches.some((m) => !empty(m) && matchOne(m, c))));
+  p.rules.some((r) =>
+    r.clauses.every((cl) => cl.matches.length === 0 || cl.matches.some((m) => !empty(m) && matchOne(m, c))),
+  );
 
 /** Linear scan over every policy of the mesh. */
-export function linearL4(all: readonly L4Policy[], workload: { namespace: string; policies: string[] }, c: Conn): 'allow' | 'deny' {
+export function linearL4(
+  all: readonly L4Policy[],
+  workload: { namespace: string; policies: string[] },
+  c: Conn,
+): 'allow' | 'deny' {
   const applies = (p: L4Policy) =>
     p.scope === 'GLOBAL' ||
     (p.scope === 'NAMESPACE' && p.namespace === workload.namespace) ||
@@ -103,7 +115,13 @@ interface Req {
 }
 
 const wild = (pattern: string, v: string) =>
-  pattern === '*' ? v.length > 0 : pattern.startsWith('*') ? v.endsWith(pattern.slice(1)) : pattern.endsWith('*') ? v.startsWith(pattern.slice(0, -1)) : v === pattern;
+  pattern === '*'
+    ? v.length > 0
+    : pattern.startsWith('*')
+      ? v.endsWith(pattern.slice(1))
+      : pattern.endsWith('*')
+        ? v.startsWith(pattern.slice(0, -1))
+        : v === pattern;
 const anyWild = (list: string[] | undefined, v: string | null) => v !== null && (list ?? []).some((p) => wild(p, v));
 
 function l7RuleMatches(rule: Rule, r: Req): boolean {
@@ -121,7 +139,11 @@ function l7RuleMatches(rule: Rule, r: Req): boolean {
       ({ operation: o = {} }) =>
         (!o.methods || anyWild(o.methods, r.method)) &&
         (!o.paths || anyWild(o.paths, path)) &&
-        (!o.hosts || anyWild(o.hosts.map((h) => h.toLowerCase()), r.host.toLowerCase())),
+        (!o.hosts ||
+          anyWild(
+            o.hosts.map((h) => h.toLowerCase()),
+            r.host.toLowerCase(),
+          )),
     );
   const when = (rule.when ?? []).every((c) => {
     const name = /^request\.headers\[(.*)\]$/.exec(c.key)?.[1]?.toLowerCase();
@@ -133,10 +155,12 @@ function l7RuleMatches(rule: Rule, r: Req): boolean {
 /** Linear scan over every policy of the mesh for a request to Service `target/web`. */
 export function linearL7(all: readonly AuthorizationPolicy[], r: Req): 'allow' | 'deny' {
   const applies = (p: AuthorizationPolicy) =>
-    p.metadata.namespace === 'target' && (p.spec?.targetRefs ?? []).some((t) => t.kind === 'Service' && t.name === 'web');
+    p.metadata.namespace === 'target' &&
+    (p.spec?.targetRefs ?? []).some((t) => t.kind === 'Service' && t.name === 'web');
   const rules = (p: AuthorizationPolicy) => p.spec?.rules ?? [];
   let allows = 0;
-  for (const p of all) if (applies(p) && p.spec?.action === 'DENY' && rules(p).some((x) => l7RuleMatches(x, r))) return 'deny';
+  for (const p of all)
+    if (applies(p) && p.spec?.action === 'DENY' && rules(p).some((x) => l7RuleMatches(x, r))) return 'deny';
   for (const p of all) {
     if (!applies(p) || (p.spec?.action ?? 'ALLOW') !== 'ALLOW') continue;
     allows++;

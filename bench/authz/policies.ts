@@ -29,12 +29,19 @@ export function l4Mesh(applicable: number, total = 10_000): Mesh {
         rules: [
           {
             from: [
-              { source: { principals: [`cluster.local/ns/client-${i}/sa/sa-${i}`, `cluster.local/ns/client-${i}/sa/other`] } },
+              {
+                source: {
+                  principals: [`cluster.local/ns/client-${i}/sa/sa-${i}`, `cluster.local/ns/client-${i}/sa/other`],
+                },
+              },
               { source: { namespaces: [`team-${i}`], ipBlocks: ['10.0.0.0/8'] } },
             ],
             to: [{ operation: { ports: [String(8000 + (i % 50)), '9090'] } }],
           },
-          { from: [{ source: { ipBlocks: [`192.168.${i % 256}.0/24`] } }], when: [{ key: 'destination.port', values: ['7000'] }] },
+          {
+            from: [{ source: { ipBlocks: [`192.168.${i % 256}.0/24`] } }],
+            when: [{ key: 'destination.port', values: ['7000'] }],
+          },
         ],
       }),
     );
@@ -73,7 +80,9 @@ export function l7Mesh(applicable: number, total = 10_000): Mesh {
         rules: [
           {
             from: [{ source: { principals: [`cluster.local/ns/client-${i}/sa/sa-${i}`], notNamespaces: ['blocked'] } }],
-            to: [{ operation: { methods: ['GET', 'HEAD'], paths: [`/api/v${i}/*`, '/healthz'], hosts: ['web.target*'] } }],
+            to: [
+              { operation: { methods: ['GET', 'HEAD'], paths: [`/api/v${i}/*`, '/healthz'], hosts: ['web.target*'] } },
+            ],
             when: [{ key: 'request.headers[x-tenant]', values: [`tenant-${i}`] }],
           },
         ],

@@ -27,6 +27,8 @@ spec:
     const out = renderSchemaModule({ text, source: { repository: 'r', path: 'p', commit: 'c' } });
     expect(out).not.toContain('gone');
     expect(out).toContain('x-kubernetes-preserve-unknown-fields');
-    expect(() => renderSchemaModule({ text: crd('AuthorizationPolicy'), source: { repository: 'r', path: 'p', commit: 'c' } })).toThrow(/PeerAuthentication/);
+    expect(() =>
+      renderSchemaModule({ text: crd('AuthorizationPolicy'), source: { repository: 'r', path: 'p', commit: 'c' } }),
+    ).toThrow(/PeerAuthentication/);
   });
 });

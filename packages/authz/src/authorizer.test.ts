@@ -30,7 +30,10 @@ spec:
     }
     const lenient = createAuthorizer({ documents: docs(yaml), onInvalid: 'skip' });
     expect(lenient.authorizationPolicies.map((p) => p.metadata.name)).toEqual(['ok']);
-    expect(lenient.notes.find((n) => n.code === 'invalid-resource')).toMatchObject({ policy: 'foo/bad', kind: 'AuthorizationPolicy' });
+    expect(lenient.notes.find((n) => n.code === 'invalid-resource')).toMatchObject({
+      policy: 'foo/bad',
+      kind: 'AuthorizationPolicy',
+    });
   });
 
   it('resolves the effective PeerAuthentication mode per workload port', () => {
@@ -50,7 +53,11 @@ spec:
     });
     const web = { namespace: 'foo', labels: { app: 'web' } };
     expect(authz.peerAuthentication(web, 8080)).toMatchObject({ mode: 'PERMISSIVE', level: 'port', policy: 'foo/web' });
-    expect(authz.peerAuthentication(web, 9090)).toMatchObject({ mode: 'STRICT', level: 'mesh', policy: 'istio-system/default' });
+    expect(authz.peerAuthentication(web, 9090)).toMatchObject({
+      mode: 'STRICT',
+      level: 'mesh',
+      policy: 'istio-system/default',
+    });
     expect(authz.peerAuthentication({ namespace: 'bar' }, 80).mode).toBe('STRICT');
     expect(createAuthorizer().peerAuthentication(web, 80)).toMatchObject({ mode: 'PERMISSIVE', level: 'default' });
     expect(authz.ztunnel.policies.map((p) => `${p.namespace}/${p.name}`).sort()).toEqual([
@@ -85,7 +92,10 @@ spec:
     });
     const names = (service?: string) =>
       authz
-        .requestAuthenticationsFor({ waypoint: { namespace: 'foo', name: 'waypoint' }, ...(service ? { service: { namespace: 'foo', name: service } } : {}) })
+        .requestAuthenticationsFor({
+          waypoint: { namespace: 'foo', name: 'waypoint' },
+          ...(service ? { service: { namespace: 'foo', name: service } } : {}),
+        })
         .map((r) => r.metadata.name);
     expect(names('web')).toEqual(['on-gateway', 'on-service']);
     expect(names()).toEqual(['on-gateway']);
@@ -143,7 +153,9 @@ spec:
       http: { method: 'GET', host: 'web', path: '/', headers },
     });
     expect(authz.waypoint.authorize(req({}))).toMatchObject({ decision: 'deny', policy: 'foo/ext', httpStatus: 403 });
-    expect(authz.waypoint.explain(req({ 'x-ok': '1' })).custom).toEqual([{ policy: 'foo/ext', provider: 'opa', decision: 'allow' }]);
+    expect(authz.waypoint.explain(req({ 'x-ok': '1' })).custom).toEqual([
+      { policy: 'foo/ext', provider: 'opa', decision: 'allow' },
+    ]);
     const assumed = createAuthorizer({ resources: authz.authorizationPolicies });
     expect(assumed.waypoint.authorize(req({})).reason).toContain('assumed to allow');
   });

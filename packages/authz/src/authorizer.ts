@@ -7,7 +7,12 @@ import type { AuthorizationPolicy, PeerAuthentication, RequestAuthentication, Se
 import { formatIssue, validateResource, type ValidationIssue } from './validate.js';
 import type { WaypointRequest } from './waypoint/attributes.js';
 import type { LoadedDocument } from './yaml.js';
-import { compileWaypointPolicy, WaypointAuthorizer, type CompiledL7Policy, type WaypointOptions } from './waypoint/engine.js';
+import {
+  compileWaypointPolicy,
+  WaypointAuthorizer,
+  type CompiledL7Policy,
+  type WaypointOptions,
+} from './waypoint/engine.js';
 import {
   convertAuthorizationPolicyForZtunnel,
   convertPeerAuthenticationForZtunnel,
@@ -104,7 +109,9 @@ export function checkResult(explanation: Explanation, id?: string): CheckResult 
     ...(explanation.httpStatus !== undefined ? { httpStatus: explanation.httpStatus } : {}),
     policy: explanation.policy,
     reason: explanation.reason,
-    ...(explanation.shadow ? { shadow: { decision: explanation.shadow.decision, policy: explanation.shadow.policy } } : {}),
+    ...(explanation.shadow
+      ? { shadow: { decision: explanation.shadow.decision, policy: explanation.shadow.policy } }
+      : {}),
   };
 }
 
@@ -130,7 +137,8 @@ export function createAuthorizer(options: AuthorizerOptions = {}): Authorizer {
       const bad = result.issues.filter((i) => i.severity === 'error');
       errors.push(...bad);
       const o = (object ?? {}) as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
-      const kind = o.kind === 'PeerAuthentication' || o.kind === 'RequestAuthentication' ? o.kind : 'AuthorizationPolicy';
+      const kind =
+        o.kind === 'PeerAuthentication' || o.kind === 'RequestAuthentication' ? o.kind : 'AuthorizationPolicy';
       const ns = typeof o.metadata?.namespace === 'string' ? o.metadata.namespace : defaultNamespace;
       skipped.push({
         code: 'invalid-resource',
@@ -158,7 +166,14 @@ export function createAuthorizer(options: AuthorizerOptions = {}): Authorizer {
   for (const ap of aps) {
     const key = `${policyNamespace(ap.metadata, common)}/${ap.metadata.name}`;
     for (const u of unreachableRules(ap.spec?.rules ?? [])) {
-      notes.push({ code: 'unreachable-rule', policy: key, kind: 'AuthorizationPolicy', rule: u.rule, severity: 'info', message: `rule ${u.rule} never decides: ${u.why}` });
+      notes.push({
+        code: 'unreachable-rule',
+        policy: key,
+        kind: 'AuthorizationPolicy',
+        rule: u.rule,
+        severity: 'info',
+        message: `rule ${u.rule} never decides: ${u.why}`,
+      });
     }
     const converted = convertAuthorizationPolicyForZtunnel(ap, { ...common, dryRun: options.ztunnelDryRun ?? false });
     notes.push(...converted.notes);
@@ -176,7 +191,12 @@ export function createAuthorizer(options: AuthorizerOptions = {}): Authorizer {
     );
   for (const pa of pas) {
     const ns = policyNamespace(pa.metadata, common);
-    const converted = convertPeerAuthenticationForZtunnel(pa, ns === rootNamespace ? undefined : levelPolicy(ns, false), levelPolicy(rootNamespace, true), common);
+    const converted = convertPeerAuthenticationForZtunnel(
+      pa,
+      ns === rootNamespace ? undefined : levelPolicy(ns, false),
+      levelPolicy(rootNamespace, true),
+      common,
+    );
     if (converted) l4.push(converted);
   }
   if (pas.length > 0) l4.push(staticStrictPolicy(rootNamespace));
@@ -221,7 +241,8 @@ export function createAuthorizer(options: AuthorizerOptions = {}): Authorizer {
     policies: index.policies(),
     workloadPolicies,
     forWorkload: (w) => index.forWorkload({ namespace: w.namespace, policies: workloadPolicies(w) }),
-    authorize: (req) => index.forWorkload({ namespace: req.workload.namespace, policies: workloadPolicies(req.workload) }).authorize(req),
+    authorize: (req) =>
+      index.forWorkload({ namespace: req.workload.namespace, policies: workloadPolicies(req.workload) }).authorize(req),
     explain: (req) => {
       const wa = index.forWorkload({ namespace: req.workload.namespace, policies: workloadPolicies(req.workload) });
       const e = wa.explain(req);
@@ -244,15 +265,34 @@ export function createAuthorizer(options: AuthorizerOptions = {}): Authorizer {
     const eff = (m: string | undefined) => (m === 'STRICT' ? 'STRICT' : 'PERMISSIVE');
     const portMode = levels.workload?.spec?.portLevelMtls?.[String(port)]?.mode;
     if (levels.workload && portMode && portMode !== 'UNSET') {
-      return { mode: eff(portMode), policy: name(levels.workload), level: 'port', reason: `port ${port} of workload policy ${name(levels.workload)} sets ${portMode}` };
+      return {
+        mode: eff(portMode),
+        policy: name(levels.workload),
+        level: 'port',
+        reason: `port ${port} of workload policy ${name(levels.workload)} sets ${portMode}`,
+      };
     }
-    for (const [level, p] of [['workload', levels.workload], ['namespace', levels.namespace], ['mesh', levels.mesh]] as const) {
+    for (const [level, p] of [
+      ['workload', levels.workload],
+      ['namespace', levels.namespace],
+      ['mesh', levels.mesh],
+    ] as const) {
       const mode = p?.spec?.mtls?.mode;
       if (p && mode && mode !== 'UNSET') {
-        return { mode: eff(mode), policy: name(p), level, reason: `${level} policy ${name(p)} sets ${mode}${mode === 'DISABLE' ? ' (treated as PERMISSIVE in ambient)' : ''}` };
+        return {
+          mode: eff(mode),
+          policy: name(p),
+          level,
+          reason: `${level} policy ${name(p)} sets ${mode}${mode === 'DISABLE' ? ' (treated as PERMISSIVE in ambient)' : ''}`,
+        };
       }
     }
-    return { mode: 'PERMISSIVE', policy: null, level: 'default', reason: 'no PeerAuthentication sets a mode: PERMISSIVE' };
+    return {
+      mode: 'PERMISSIVE',
+      policy: null,
+      level: 'default',
+      reason: 'no PeerAuthentication sets a mode: PERMISSIVE',
+    };
   };
 
   const requestAuthenticationsFor = (target: Pick<WaypointRequest, 'waypoint' | 'service'>): RequestAuthentication[] =>
@@ -264,7 +304,8 @@ export function createAuthorizer(options: AuthorizerOptions = {}): Authorizer {
         if (group === 'gateway.networking.k8s.io' && ref.kind === 'Gateway') {
           return ns === target.waypoint.namespace && ref.name === target.waypoint.name;
         }
-        if (group === 'gateway.networking.k8s.io' && ref.kind === 'GatewayClass') return ns === rootNamespace && ref.name === 'istio-waypoint';
+        if (group === 'gateway.networking.k8s.io' && ref.kind === 'GatewayClass')
+          return ns === rootNamespace && ref.name === 'istio-waypoint';
         const svc = target.service;
         if (!svc || ns !== svc.namespace || ref.name !== svc.name) return false;
         const kind = svc.kind ?? 'Service';

@@ -100,7 +100,8 @@ export function parseConditionKey(key: string): { key: ConditionKey } | { error:
     const rest = key.slice('experimental.envoy.filters.'.length);
     const open = rest.indexOf('[');
     const parts = open > 0 ? brackets(rest.slice(open)) : undefined;
-    if (parts?.length === 1) return { key: { kind: 'experimental.envoy.filters', filter: rest.slice(0, open), key: parts[0]! } };
+    if (parts?.length === 1)
+      return { key: { kind: 'experimental.envoy.filters', filter: rest.slice(0, open), key: parts[0]! } };
     return { error: `"${key}" must have the form experimental.envoy.filters.<filter>[<key>]` };
   }
   return { error: `unknown condition key "${key}"` };

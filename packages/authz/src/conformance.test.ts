@@ -47,8 +47,13 @@ interface Suite {
 }
 
 const knownFailures = new Map<string, string>(
-  ((parse(readFileSync(join(dir, 'known-failures.yaml'), 'utf8')) as { failures?: { id: string; reason: string }[] } | null)
-    ?.failures ?? []).map((f) => [f.id, f.reason]),
+  (
+    (
+      parse(readFileSync(join(dir, 'known-failures.yaml'), 'utf8')) as {
+        failures?: { id: string; reason: string }[];
+      } | null
+    )?.failures ?? []
+  ).map((f) => [f.id, f.reason]),
 );
 
 function run(suite: Suite, c: Case): void {
@@ -69,12 +74,20 @@ function run(suite: Suite, c: Case): void {
     if (e.valid === false || e.invalid) expect(errors.length, 'expected validation errors').toBeGreaterThan(0);
     for (const want of e.invalid ?? []) {
       const hit = errors.find(
-        (i) => i.path === want.path && (!want.message || i.message.includes(want.message)) && (want.document === undefined || i.document === want.document),
+        (i) =>
+          i.path === want.path &&
+          (!want.message || i.message.includes(want.message)) &&
+          (want.document === undefined || i.document === want.document),
       );
-      expect(hit, `no error at ${want.path}${want.message ? ` containing "${want.message}"` : ''}; got:\n${errors.map(formatIssue).join('\n')}`).toBeDefined();
+      expect(
+        hit,
+        `no error at ${want.path}${want.message ? ` containing "${want.message}"` : ''}; got:\n${errors.map(formatIssue).join('\n')}`,
+      ).toBeDefined();
     }
     for (const want of e.warnings ?? []) {
-      const hit = issues.find((i) => i.severity === 'warning' && i.path === want.path && (!want.message || i.message.includes(want.message)));
+      const hit = issues.find(
+        (i) => i.severity === 'warning' && i.path === want.path && (!want.message || i.message.includes(want.message)),
+      );
       expect(hit, `no warning at ${want.path}; got:\n${issues.map(formatIssue).join('\n')}`).toBeDefined();
     }
     return;
@@ -106,11 +119,16 @@ function run(suite: Suite, c: Case): void {
   if (e.audit) expect(explanation.audit, shown).toEqual(e.audit);
   if (e.reason) expect(explanation.reason, shown).toContain(e.reason);
   for (const code of e.notes ?? []) {
-    expect(explanation.notes.map((n) => n.code), `note ${code} missing${shown}`).toContain(code);
+    expect(
+      explanation.notes.map((n) => n.code),
+      `note ${code} missing${shown}`,
+    ).toContain(code);
   }
 }
 
-const files = readdirSync(dir).filter((f) => f.endsWith('.yaml') && f !== 'known-failures.yaml').sort();
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith('.yaml') && f !== 'known-failures.yaml')
+  .sort();
 const ids = new Set<string>();
 
 for (const file of files) {

@@ -57,6 +57,7 @@ export function formatExplanation(e: Explanation): string {
       `  ${t.action.padEnd(6)} ${t.policy}${t.dryRun ? ' (dry-run)' : ''} via ${t.via}: ${t.matchedRule === null ? 'no match' : `rule ${t.matchedRule} matched`}`,
     );
   }
-  for (const n of e.notes) lines.push(`  note [${n.code}] ${n.policy}${n.rule !== undefined ? ` rule ${n.rule}` : ''}: ${n.message}`);
+  for (const n of e.notes)
+    lines.push(`  note [${n.code}] ${n.policy}${n.rule !== undefined ? ` rule ${n.rule}` : ''}: ${n.message}`);
   return lines.join('\n');
 }

@@ -21,8 +21,7 @@ export const errorCodes = defineErrorCatalog({
     fix: 'Pass IP addresses as IPv4 or IPv6 text, ports as integers from 0 to 65535, and principals without the spiffe:// prefix or with it.',
   },
   ERR_AUTHZ_INVALID_XDS: {
-    summary:
-      'An istio.security.Authorization resource cannot be used: it has an unknown scope or action, or no name.',
+    summary: 'An istio.security.Authorization resource cannot be used: it has an unknown scope or action, or no name.',
     fix: 'Check the control plane that produced it; ztunnel rejects (NACKs) the same resource.',
   },
 });

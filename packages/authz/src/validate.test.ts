@@ -23,13 +23,20 @@ describe('validation', () => {
   });
 
   it('throws ERR_AUTHZ_INVALID_RESOURCE with the issues, or ERR_AUTHZ_UNSUPPORTED_KIND', () => {
-    const bad = { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'a', namespace: 'n' }, spec: { action: 'NOPE' } };
+    const bad = {
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'a', namespace: 'n' },
+      spec: { action: 'NOPE' },
+    };
     try {
       parseResource(bad, { file: 'a.yaml', document: 3 });
       expect.unreachable();
     } catch (e) {
       expect(AuthzError.is(e, 'ERR_AUTHZ_INVALID_RESOURCE')).toBe(true);
-      expect((e as AuthzError).message).toBe('a.yaml#3: AuthorizationPolicy n/a: spec.action: must be one of ALLOW, DENY, AUDIT, CUSTOM');
+      expect((e as AuthzError).message).toBe(
+        'a.yaml#3: AuthorizationPolicy n/a: spec.action: must be one of ALLOW, DENY, AUDIT, CUSTOM',
+      );
     }
     expect(() => parseResource({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' } })).toThrow(
       expect.objectContaining({ code: 'ERR_AUTHZ_UNSUPPORTED_KIND' }),
@@ -38,11 +45,18 @@ describe('validation', () => {
   });
 
   it('reports unknown fields as warnings when strict field validation is off', () => {
-    const obj = { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'a' }, spec: { rulez: [] } };
+    const obj = {
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'a' },
+      spec: { rulez: [] },
+    };
     expect(validateResource(obj).resource).toBeUndefined();
     const lax = validateResource(obj, { strictFields: false });
     expect(lax.resource).toBeDefined();
-    expect(lax.issues.map(formatIssue)).toEqual(['warning: AuthorizationPolicy a: spec.rulez: unknown field "rulez": Kubernetes would prune it, so it has no effect']);
+    expect(lax.issues.map(formatIssue)).toEqual([
+      'warning: AuthorizationPolicy a: spec.rulez: unknown field "rulez": Kubernetes would prune it, so it has no effect',
+    ]);
   });
 
   it('writes field paths like kubectl', () => {
@@ -70,7 +84,10 @@ describe('parseYaml', () => {
 
   it('throws ERR_AUTHZ_INVALID_YAML with the position', () => {
     expect(() => parseYaml('a: 1\n---\nb: [1, 2\n', { file: 'bad.yaml' })).toThrow(
-      expect.objectContaining({ code: 'ERR_AUTHZ_INVALID_YAML', message: expect.stringMatching(/^bad\.yaml:\d+:\d+ \(document 1\)/) }),
+      expect.objectContaining({
+        code: 'ERR_AUTHZ_INVALID_YAML',
+        message: expect.stringMatching(/^bad\.yaml:\d+:\d+ \(document 1\)/),
+      }),
     );
   });
 });

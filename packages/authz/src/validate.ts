@@ -133,7 +133,11 @@ function closeObjects(schema: Json, extra: (path: string) => Record<string, Sche
       out[k] = closeObjects(v, extra, path);
     }
   }
-  if (isObject(out.properties) && out.additionalProperties === undefined && !out['x-kubernetes-preserve-unknown-fields']) {
+  if (
+    isObject(out.properties) &&
+    out.additionalProperties === undefined &&
+    !out['x-kubernetes-preserve-unknown-fields']
+  ) {
     out.additionalProperties = false;
   }
   return out;
@@ -275,7 +279,12 @@ const OPERATION_LISTS = [
   'notPaths',
 ] as const satisfies readonly (keyof Operation)[];
 const IP_FIELDS = new Set(['ipBlocks', 'notIpBlocks', 'remoteIpBlocks', 'notRemoteIpBlocks']);
-const HTTP_SOURCE_FIELDS = ['requestPrincipals', 'notRequestPrincipals', 'remoteIpBlocks', 'notRemoteIpBlocks'] as const;
+const HTTP_SOURCE_FIELDS = [
+  'requestPrincipals',
+  'notRequestPrincipals',
+  'remoteIpBlocks',
+  'notRemoteIpBlocks',
+] as const;
 const HTTP_OPERATION_FIELDS = ['hosts', 'notHosts', 'methods', 'notMethods', 'paths', 'notPaths'] as const;
 
 export function isPort(value: string): boolean {
@@ -363,7 +372,10 @@ function authorizationPolicyIssues(p: AuthorizationPolicy, push: Push): void {
   if (action === 'CUSTOM') {
     if (!spec.provider?.name) push('spec.provider.name', 'the CUSTOM action needs a provider name');
     if (rules.length === 0) {
-      push('spec.rules', 'a CUSTOM policy without rules never triggers; add an empty rule {} to apply it to every request');
+      push(
+        'spec.rules',
+        'a CUSTOM policy without rules never triggers; add an empty rule {} to apply it to every request',
+      );
     }
   } else if (spec.provider) {
     push('spec.provider', `provider is only allowed with the CUSTOM action (this policy is ${action})`);
@@ -389,8 +401,10 @@ function authorizationPolicyIssues(p: AuthorizationPolicy, push: Push): void {
   });
   rules.forEach((rule, r) => {
     const rp = joinPath('spec.rules', r);
-    if (rule.from && rule.from.length === 0) push(joinPath(rp, 'from'), '`from` must not be empty; remove it to match any source');
-    if (rule.to && rule.to.length === 0) push(joinPath(rp, 'to'), '`to` must not be empty; remove it to match any operation');
+    if (rule.from && rule.from.length === 0)
+      push(joinPath(rp, 'from'), '`from` must not be empty; remove it to match any source');
+    if (rule.to && rule.to.length === 0)
+      push(joinPath(rp, 'to'), '`to` must not be empty; remove it to match any operation');
     let httpOnly = true;
     let anything = false;
     (rule.from ?? []).forEach((f, i) => {
@@ -427,7 +441,18 @@ function authorizationPolicyIssues(p: AuthorizationPolicy, push: Push): void {
       checkCondition(c, joinPath(joinPath(rp, 'when'), i), push);
       const parsed = parseConditionKey(c.key);
       anything = true;
-      if ('key' in parsed && !['request.headers', 'request.auth.claims', 'request.auth.principal', 'request.auth.audiences', 'request.auth.presenter', 'remote.ip', 'experimental.envoy.filters'].includes(parsed.key.kind)) {
+      if (
+        'key' in parsed &&
+        ![
+          'request.headers',
+          'request.auth.claims',
+          'request.auth.principal',
+          'request.auth.audiences',
+          'request.auth.presenter',
+          'remote.ip',
+          'experimental.envoy.filters',
+        ].includes(parsed.key.kind)
+      ) {
         httpOnly = false;
       }
     });
@@ -462,7 +487,10 @@ function requestAuthenticationIssues(p: RequestAuthentication, push: Push): void
 /** Validates one object that should be a security.istio.io resource. Never throws for bad input. */
 export function validateResource(input: unknown, options: ValidateOptions = {}): ValidationResult {
   const issues: ValidationIssue[] = [];
-  const origin = { ...(options.file !== undefined ? { file: options.file } : {}), ...(options.document !== undefined ? { document: options.document } : {}) };
+  const origin = {
+    ...(options.file !== undefined ? { file: options.file } : {}),
+    ...(options.document !== undefined ? { document: options.document } : {}),
+  };
   const obj = input as Record<string, unknown> | null;
   const describe = () => {
     const meta = isObject(obj) && isObject(obj.metadata) ? obj.metadata : {};
@@ -474,13 +502,20 @@ export function validateResource(input: unknown, options: ValidateOptions = {}):
     return { issues: [{ severity: 'error', path: '', message: 'expected an object', ...origin }] };
   }
   const resource = describe();
-  const push: Push = (path, message, severity = 'error') => issues.push({ severity, path, message, resource, ...origin });
+  const push: Push = (path, message, severity = 'error') =>
+    issues.push({ severity, path, message, resource, ...origin });
   if (typeof obj.kind !== 'string' || !KINDS.has(obj.kind)) {
-    push('kind', `expected AuthorizationPolicy, PeerAuthentication or RequestAuthentication, got ${JSON.stringify(obj.kind)}`);
+    push(
+      'kind',
+      `expected AuthorizationPolicy, PeerAuthentication or RequestAuthentication, got ${JSON.stringify(obj.kind)}`,
+    );
     return { issues };
   }
   if (typeof obj.apiVersion !== 'string' || !VERSIONS.has(obj.apiVersion)) {
-    push('apiVersion', `expected security.istio.io/v1 or security.istio.io/v1beta1, got ${JSON.stringify(obj.apiVersion)}`);
+    push(
+      'apiVersion',
+      `expected security.istio.io/v1 or security.istio.io/v1beta1, got ${JSON.stringify(obj.apiVersion)}`,
+    );
     return { issues };
   }
   const schema = schemaFor(obj.apiVersion, obj.kind);
@@ -518,7 +553,11 @@ export function validateResource(input: unknown, options: ValidateOptions = {}):
 /** One line per issue: `file#doc: Kind ns/name: path: message`. */
 export function formatIssue(issue: ValidationIssue): string {
   const where = [
-    issue.file !== undefined ? `${issue.file}${issue.document !== undefined ? `#${issue.document}` : ''}` : issue.document !== undefined ? `document ${issue.document}` : '',
+    issue.file !== undefined
+      ? `${issue.file}${issue.document !== undefined ? `#${issue.document}` : ''}`
+      : issue.document !== undefined
+        ? `document ${issue.document}`
+        : '',
     issue.resource ?? '',
     issue.path,
   ].filter(Boolean);

@@ -20,9 +20,17 @@ export function parseYaml(text: string, options: { file?: string } = {}): Loaded
     if (error) {
       const pos = error.linePos?.[0];
       const where = `${options.file ?? '<yaml>'}${pos ? `:${pos.line}:${pos.col}` : ''}`;
-      throw new AuthzError('ERR_AUTHZ_INVALID_YAML', `${where} (document ${document}): ${error.message.split('\n')[0]}`, {
-        details: { ...(options.file !== undefined ? { file: options.file } : {}), document, ...(pos ? { line: pos.line, column: pos.col } : {}) },
-      });
+      throw new AuthzError(
+        'ERR_AUTHZ_INVALID_YAML',
+        `${where} (document ${document}): ${error.message.split('\n')[0]}`,
+        {
+          details: {
+            ...(options.file !== undefined ? { file: options.file } : {}),
+            document,
+            ...(pos ? { line: pos.line, column: pos.col } : {}),
+          },
+        },
+      );
     }
     const object: unknown = doc.toJS();
     if (object === null || object === undefined) return;

@@ -167,7 +167,7 @@ function formatAddress(a: ParsedAddress): string {
   // Longest run of zero groups becomes "::" (RFC 5952).
   let bestStart = -1;
   let bestLength = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (g[i] !== 0) {
       i++;
       continue;

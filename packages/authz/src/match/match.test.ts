@@ -46,10 +46,34 @@ describe('string matching', () => {
 
 describe('IP addresses and CIDRs', () => {
   it('parses IPv4 and IPv6 text, rejecting malformed input', () => {
-    for (const ok of ['10.0.0.1', '0.0.0.0', '255.255.255.255', '::', '::1', '2001:db8::1', 'fe80::1%eth0', '1:2:3:4:5:6:7:8', '::ffff:1.2.3.4', '64:ff9b::1.2.3.4']) {
+    for (const ok of [
+      '10.0.0.1',
+      '0.0.0.0',
+      '255.255.255.255',
+      '::',
+      '::1',
+      '2001:db8::1',
+      'fe80::1%eth0',
+      '1:2:3:4:5:6:7:8',
+      '::ffff:1.2.3.4',
+      '64:ff9b::1.2.3.4',
+    ]) {
       expect(parseAddressInto(ok, newParsedAddress()), ok).toBe(true);
     }
-    for (const bad of ['', '10.0.0', '10.0.0.256', '010.0.0.1', '1.2.3.4.5', '1::2::3', ':1', '1:2:3:4:5:6:7:8:9', '12345::', 'g::1', 'a.b.c.d', '1:2:3:4:5:6:7:1.2.3.4']) {
+    for (const bad of [
+      '',
+      '10.0.0',
+      '10.0.0.256',
+      '010.0.0.1',
+      '1.2.3.4.5',
+      '1::2::3',
+      ':1',
+      '1:2:3:4:5:6:7:8:9',
+      '12345::',
+      'g::1',
+      'a.b.c.d',
+      '1:2:3:4:5:6:7:1.2.3.4',
+    ]) {
       expect(parseAddressInto(bad, newParsedAddress()), bad).toBe(false);
     }
     expect(addr('::ffff:10.1.2.3').v6).toBe(false);
@@ -61,7 +85,8 @@ describe('IP addresses and CIDRs', () => {
     expect(parseCidr('2001:db8:0:0:1::5/64')?.text).toBe('2001:db8::/64');
     expect(parseCidr('2001:db8::1')?.text).toBe('2001:db8::1/128');
     expect(parseCidr('0.0.0.0/0')?.text).toBe('0.0.0.0/0');
-    for (const bad of ['10.0.0.0/33', '::/129', '10.0.0.0/', '10.0.0.0/08', 'x/8']) expect(parseCidr(bad), bad).toBeUndefined();
+    for (const bad of ['10.0.0.0/33', '::/129', '10.0.0.0/', '10.0.0.0/08', 'x/8'])
+      expect(parseCidr(bad), bad).toBeUndefined();
   });
 
   it('contains addresses of its own family only (IPv4-mapped ranges excepted)', () => {

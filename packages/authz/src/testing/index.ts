@@ -5,7 +5,10 @@ import type { WaypointRequest } from '../waypoint/attributes.js';
 import { parseYaml } from '../yaml.js';
 
 /** Compiles policies from YAML text (one or more documents; invalid ones throw with their field paths). */
-export function authorizerFromYaml(yaml: string, options: Omit<AuthorizerOptions, 'resources' | 'documents'> & { file?: string } = {}): Authorizer {
+export function authorizerFromYaml(
+  yaml: string,
+  options: Omit<AuthorizerOptions, 'resources' | 'documents'> & { file?: string } = {},
+): Authorizer {
   const { file, ...rest } = options;
   return createAuthorizer({ ...rest, documents: parseYaml(yaml, file !== undefined ? { file } : {}) });
 }
@@ -85,7 +88,10 @@ export class AuthzAssertionError extends Error {
 function check(e: Explanation, expected: DecisionValue, policy: string | null | undefined): Explanation {
   if (e.decision !== expected || (policy !== undefined && e.policy !== policy)) {
     const want = `${expected}${policy !== undefined ? ` by ${policy ?? 'default'}` : ''}`;
-    throw new AuthzAssertionError(`expected ${want}, got ${e.decision}${e.policy ? ` by ${e.policy}` : ''}\n${formatExplanation(e)}`, e);
+    throw new AuthzAssertionError(
+      `expected ${want}, got ${e.decision}${e.policy ? ` by ${e.policy}` : ''}\n${formatExplanation(e)}`,
+      e,
+    );
   }
   return e;
 }

@@ -103,7 +103,8 @@ export function requestContext(
     if (candidate && parseAddressInto(candidate, parsed)) remoteIp = parsed;
   }
   const port = req.destination?.port ?? req.service?.port ?? null;
-  if (port !== null && (!Number.isInteger(port) || port < 0 || port > 65535)) invalid(`destination port ${port} is not a port number`);
+  if (port !== null && (!Number.isInteger(port) || port < 0 || port > 65535))
+    invalid(`destination port ${port} is not a port number`);
   let path = '';
   if (req.http) {
     const normalized = normalizePath(req.http.path, options.pathNormalization);

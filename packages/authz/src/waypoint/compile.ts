@@ -53,14 +53,21 @@ export function expandPrincipal(value: string, bundle: TrustDomainBundle): strin
 
 export function expandTrustDomains(values: readonly string[], bundle: TrustDomainBundle): string[] {
   const out: string[] = [];
-  for (const v of values) for (const x of bundle.trustDomains.includes(v) ? bundle.trustDomains : [v]) if (!out.includes(x)) out.push(x);
+  for (const v of values)
+    for (const x of bundle.trustDomains.includes(v) ? bundle.trustDomains : [v]) if (!out.includes(x)) out.push(x);
   return out;
 }
 
-const anyOf = (matches: StringMatch[], input: string | null) => input !== null && matches.some((m) => matchString(m, input));
+const anyOf = (matches: StringMatch[], input: string | null) =>
+  input !== null && matches.some((m) => matchString(m, input));
 
 /** positive: any value matches; negative: none does. */
-function field(http: boolean, values: readonly string[] | undefined, negate: boolean, test: (v: string[]) => Test): Field | undefined {
+function field(
+  http: boolean,
+  values: readonly string[] | undefined,
+  negate: boolean,
+  test: (v: string[]) => Test,
+): Field | undefined {
   if (!values || values.length === 0) return undefined;
   const t = test([...values]);
   return { http, test: negate ? (ctx) => !t(ctx) : t };
@@ -242,7 +249,12 @@ function operationFields(o: Operation): Field[] {
   ].filter((f): f is Field => f !== undefined);
 }
 
-export function compileL7Rule(rule: Rule, index: number, policyNamespace: string, bundle: TrustDomainBundle): CompiledL7Rule {
+export function compileL7Rule(
+  rule: Rule,
+  index: number,
+  policyNamespace: string,
+  bundle: TrustDomainBundle,
+): CompiledL7Rule {
   const from = rule.from ? rule.from.map((f) => sourceFields(f.source ?? {}, policyNamespace, bundle)) : null;
   const to = rule.to ? rule.to.map((t) => operationFields(t.operation ?? {})) : null;
   const when: Field[] = [];
@@ -262,7 +274,11 @@ export function compileL7Rule(rule: Rule, index: number, policyNamespace: string
   let principals: string[] | null = null;
   if (rule.from && rule.from.length > 0) {
     const expanded = rule.from.map((f) => (f.source?.principals ?? []).flatMap((v) => expandPrincipal(v, bundle)));
-    if (expanded.every((list) => list.length > 0 && list.every((v) => v.length > 0 && !v.startsWith('*') && !v.endsWith('*')))) {
+    if (
+      expanded.every(
+        (list) => list.length > 0 && list.every((v) => v.length > 0 && !v.startsWith('*') && !v.endsWith('*')),
+      )
+    ) {
       principals = [...new Set(expanded.flat())];
     }
   }

@@ -44,11 +44,14 @@ const WAYPOINT_CLASS = 'GatewayClass/istio-waypoint';
 
 function targetKey(ref: PolicyTargetReference, ns: string, rootNamespace: string): { key?: string; problem?: string } {
   const group = ref.group ?? '';
-  if (ref.namespace && ref.namespace !== ns) return { problem: `targetRef namespace ${ref.namespace} differs from the policy's; it never matches` };
+  if (ref.namespace && ref.namespace !== ns)
+    return { problem: `targetRef namespace ${ref.namespace} differs from the policy's; it never matches` };
   if (group === 'gateway.networking.k8s.io' && ref.kind === 'Gateway') return { key: gatewayKey(ns, ref.name) };
   if (group === 'gateway.networking.k8s.io' && ref.kind === 'GatewayClass') {
-    if (ns !== rootNamespace) return { problem: `a GatewayClass targetRef only counts in the root namespace (${rootNamespace})` };
-    if (ref.name !== 'istio-waypoint') return { problem: `GatewayClass ${ref.name} is not istio-waypoint, so no waypoint enforces it` };
+    if (ns !== rootNamespace)
+      return { problem: `a GatewayClass targetRef only counts in the root namespace (${rootNamespace})` };
+    if (ref.name !== 'istio-waypoint')
+      return { problem: `GatewayClass ${ref.name} is not istio-waypoint, so no waypoint enforces it` };
     return { key: WAYPOINT_CLASS };
   }
   if ((group === '' || group === 'core') && ref.kind === 'Service') return { key: serviceKey(ns, ref.name) };
@@ -65,7 +68,8 @@ export function compileWaypointPolicy(
   const key = `${ns}/${ap.metadata.name}`;
   const spec = ap.spec ?? {};
   const notes: CompileNote[] = [];
-  const note = (n: Omit<CompileNote, 'policy' | 'kind' | 'at'>) => notes.push({ policy: key, kind: 'AuthorizationPolicy', at: 'waypoint', ...n });
+  const note = (n: Omit<CompileNote, 'policy' | 'kind' | 'at'>) =>
+    notes.push({ policy: key, kind: 'AuthorizationPolicy', at: 'waypoint', ...n });
   const refs = spec.targetRefs ?? (spec.targetRef ? [spec.targetRef] : []);
   if (refs.length === 0) {
     note({
@@ -79,12 +83,23 @@ export function compileWaypointPolicy(
   refs.forEach((ref, i) => {
     const t = targetKey(ref, ns, rootNamespace);
     if (t.key) targets.push(t.key);
-    else note({ code: 'waypoint-target-invalid', severity: 'warning', message: `${spec.targetRefs ? `targetRefs[${i}]` : 'targetRef'}: ${t.problem}` });
+    else
+      note({
+        code: 'waypoint-target-invalid',
+        severity: 'warning',
+        message: `${spec.targetRefs ? `targetRefs[${i}]` : 'targetRef'}: ${t.problem}`,
+      });
   });
-  const bundle: TrustDomainBundle = { trustDomains: [options.trustDomain ?? 'cluster.local', ...(options.trustDomainAliases ?? [])] };
+  const bundle: TrustDomainBundle = {
+    trustDomains: [options.trustDomain ?? 'cluster.local', ...(options.trustDomainAliases ?? [])],
+  };
   const dry = parseDryRun(ap.metadata.annotations?.[DRY_RUN_ANNOTATION]);
   if (dry.invalid !== undefined) {
-    note({ code: 'dry-run-invalid', severity: 'warning', message: `the ${DRY_RUN_ANNOTATION} annotation "${dry.invalid}" is not a boolean, so the policy is enforced` });
+    note({
+      code: 'dry-run-invalid',
+      severity: 'warning',
+      message: `the ${DRY_RUN_ANNOTATION} annotation "${dry.invalid}" is not a boolean, so the policy is enforced`,
+    });
   }
   const action = spec.action ?? 'ALLOW';
   const provider = spec.provider?.name ?? '';
@@ -96,7 +111,12 @@ export function compileWaypointPolicy(
     });
   }
   if (action === 'ALLOW' && (spec.rules ?? []).length === 0) {
-    note({ code: 'allow-nothing', severity: 'info', message: 'ALLOW policy without rules: it allows nothing, so its targets deny every request no other ALLOW policy allows' });
+    note({
+      code: 'allow-nothing',
+      severity: 'info',
+      message:
+        'ALLOW policy without rules: it allows nothing, so its targets deny every request no other ALLOW policy allows',
+    });
   }
   return {
     policy: {
@@ -119,7 +139,14 @@ const allowed = (policy: string | null, rule: number | null, reason: string): De
 const ALLOW_NO_POLICY = allowed(null, null, 'allowed: no ALLOW policy applies at this waypoint target');
 const DENY_NONE_MATCHED = deny403(null, null, 'denied: ALLOW policies apply at this waypoint target, but none matched');
 const rejected = (reason: string): Decision =>
-  Object.freeze({ decision: 'deny', policy: null, rule: null, at: 'waypoint', httpStatus: 400, reason: `rejected before authorization: ${reason}` });
+  Object.freeze({
+    decision: 'deny',
+    policy: null,
+    rule: null,
+    at: 'waypoint',
+    httpStatus: 400,
+    reason: `rejected before authorization: ${reason}`,
+  });
 
 interface Applicable {
   policies: { policy: CompiledL7Policy; via: string }[];
@@ -177,10 +204,14 @@ export class WaypointAuthorizer {
       }
     };
     add(WAYPOINT_CLASS, 'GatewayClass istio-waypoint');
-    add(gatewayKey(req.waypoint.namespace, req.waypoint.name), `Gateway ${req.waypoint.namespace}/${req.waypoint.name}`);
+    add(
+      gatewayKey(req.waypoint.namespace, req.waypoint.name),
+      `Gateway ${req.waypoint.namespace}/${req.waypoint.name}`,
+    );
     if (svc) {
       const kind = svc.kind ?? 'Service';
-      const key = kind === 'ServiceEntry' ? serviceEntryKey(svc.namespace, svc.name) : serviceKey(svc.namespace, svc.name);
+      const key =
+        kind === 'ServiceEntry' ? serviceEntryKey(svc.namespace, svc.name) : serviceKey(svc.namespace, svc.name);
       add(key, `${kind} ${svc.namespace}/${svc.name}`);
     }
     const enforced = policies.map((p) => p.policy).filter((p) => !p.dryRun);
@@ -289,7 +320,8 @@ export class WaypointAuthorizer {
     for (const p of enforced.filter((x) => x.action === 'CUSTOM')) {
       const rule = matched.get(p);
       if (!rule) continue;
-      const unknown = this.#options.extensionProviders !== undefined && !this.#options.extensionProviders.includes(p.provider);
+      const unknown =
+        this.#options.extensionProviders !== undefined && !this.#options.extensionProviders.includes(p.provider);
       let verdict: DecisionValue;
       let why: string;
       if (unknown) {
@@ -335,7 +367,11 @@ export class WaypointAuthorizer {
     }
     if (assumedCustom && decision.decision === 'allow') {
       const names = custom.map((c) => `"${c.provider}"`).join(', ');
-      decision = allowed(decision.policy, decision.rule, `${decision.reason}; the external authorizer ${names} was consulted and assumed to allow (pass customDecision to model it)`);
+      decision = allowed(
+        decision.policy,
+        decision.rule,
+        `${decision.reason}; the external authorizer ${names} was consulted and assumed to allow (pass customDecision to model it)`,
+      );
     }
     if (!explain) return decision;
     const audit = enforced.filter((p) => p.action === 'AUDIT' && matched.get(p)).map((p) => p.key);
@@ -350,13 +386,26 @@ export class WaypointAuthorizer {
     const tag = (p: CompiledL7Policy) => (p.dryRun ? ' (dry-run)' : '');
     for (const p of all.filter((x) => x.action === 'DENY')) {
       const rule = matched.get(p);
-      if (rule) return { decision: 'deny', policy: p.key, rule: rule.index, reason: `denied by DENY policy ${p.key} (rule ${rule.index})${tag(p)}` };
+      if (rule)
+        return {
+          decision: 'deny',
+          policy: p.key,
+          rule: rule.index,
+          reason: `denied by DENY policy ${p.key} (rule ${rule.index})${tag(p)}`,
+        };
     }
     const allow = all.filter((x) => x.action === 'ALLOW');
-    if (allow.length === 0) return { decision: 'allow', policy: null, rule: null, reason: 'allowed: no ALLOW policy applies' };
+    if (allow.length === 0)
+      return { decision: 'allow', policy: null, rule: null, reason: 'allowed: no ALLOW policy applies' };
     for (const p of allow) {
       const rule = matched.get(p);
-      if (rule) return { decision: 'allow', policy: p.key, rule: rule.index, reason: `allowed by ALLOW policy ${p.key} (rule ${rule.index})${tag(p)}` };
+      if (rule)
+        return {
+          decision: 'allow',
+          policy: p.key,
+          rule: rule.index,
+          reason: `allowed by ALLOW policy ${p.key} (rule ${rule.index})${tag(p)}`,
+        };
     }
     return { decision: 'deny', policy: null, rule: null, reason: 'denied: ALLOW policies apply, but none matched' };
   }
@@ -364,12 +413,17 @@ export class WaypointAuthorizer {
   /** Notes for the applicable policies, plus the not-attached ones of the namespaces involved (why they do not apply). */
   #relatedNotes(req: WaypointRequest, applicable: Applicable): CompileNote[] {
     const keys = new Set(applicable.policies.map((p) => p.policy.key));
-    const namespaces = new Set([req.waypoint.namespace, req.service?.namespace, this.#options.rootNamespace ?? 'istio-system']);
+    const namespaces = new Set([
+      req.waypoint.namespace,
+      req.service?.namespace,
+      this.#options.rootNamespace ?? 'istio-system',
+    ]);
     return this.#notes.filter(
       (n) =>
         (n.at === undefined || n.at === 'waypoint') &&
         (keys.has(n.policy) ||
-          ((n.code === 'waypoint-not-attached' || n.code === 'waypoint-target-invalid') && namespaces.has(n.policy.split('/')[0]))),
+          ((n.code === 'waypoint-not-attached' || n.code === 'waypoint-target-invalid') &&
+            namespaces.has(n.policy.split('/')[0]))),
     );
   }
 }

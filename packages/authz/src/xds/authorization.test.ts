@@ -56,9 +56,14 @@ describe('istio.security.Authorization converter', () => {
         },
       ],
     });
-    const received = authz.ztunnel.policies.map((p) => fromAuthorization(Authorization.decode(Authorization.encode(toAuthorization(p)))).policy);
+    const received = authz.ztunnel.policies.map(
+      (p) => fromAuthorization(Authorization.decode(Authorization.encode(toAuthorization(p)))).policy,
+    );
     const w = new L4PolicyIndex(received).forWorkload({ namespace: 'foo' });
-    const c = { source: { principal: 'cluster.local/ns/bar/sa/x', ip: '10.0.0.1' }, destination: { ip: '10.0.0.2', port: 80 } };
+    const c = {
+      source: { principal: 'cluster.local/ns/bar/sa/x', ip: '10.0.0.1' },
+      destination: { ip: '10.0.0.2', port: 80 },
+    };
     expect(w.authorize(c)).toMatchObject({ decision: 'allow', policy: 'foo/allow-bar', rule: 0 });
     expect(w.authorize({ ...c, destination: { ip: '10.0.0.2', port: 81 } }).decision).toBe('deny');
   });
@@ -69,7 +74,21 @@ describe('istio.security.Authorization converter', () => {
       namespace: 'foo',
       scope: Scope.NAMESPACE,
       action: Action.ALLOW,
-      rules: [{ clauses: [{ matches: [{ sourceIps: [{ address: Uint8Array.of(1, 2, 3), length: 8 }], destinationPorts: [65536 + 80], principals: [{}] }] }] }],
+      rules: [
+        {
+          clauses: [
+            {
+              matches: [
+                {
+                  sourceIps: [{ address: Uint8Array.of(1, 2, 3), length: 8 }],
+                  destinationPorts: [65536 + 80],
+                  principals: [{}],
+                },
+              ],
+            },
+          ],
+        },
+      ],
     });
     const { policy: back, warnings } = fromAuthorization(wire);
     expect(back.rules[0]!.clauses[0]!.matches[0]).toEqual({ destinationPorts: [80] });

@@ -1,11 +1,22 @@
 // The ztunnel wire form: istio.security.Authorization <-> the engine's L4Policy. The only module that touches @mesh/api.
-import { Action, Authorization, Scope, type Address, type Match, type StringMatch as WireStringMatch } from '@mesh/api/istio.security';
+import {
+  Action,
+  Authorization,
+  Scope,
+  type Address,
+  type Match,
+  type StringMatch as WireStringMatch,
+} from '@mesh/api/istio.security';
 import { AuthzError } from '../errors.js';
 import { cidrBytes, cidrFromBytes, parseCidr } from '../match/ip.js';
 import type { StringMatch } from '../match/strings.js';
 import type { L4Match, L4Policy, L4Scope } from '../ztunnel/model.js';
 
-const SCOPES: Record<L4Scope, Scope> = { GLOBAL: Scope.GLOBAL, NAMESPACE: Scope.NAMESPACE, WORKLOAD_SELECTOR: Scope.WORKLOAD_SELECTOR };
+const SCOPES: Record<L4Scope, Scope> = {
+  GLOBAL: Scope.GLOBAL,
+  NAMESPACE: Scope.NAMESPACE,
+  WORKLOAD_SELECTOR: Scope.WORKLOAD_SELECTOR,
+};
 
 function toWireString(m: StringMatch): WireStringMatch {
   switch (m.kind) {
@@ -65,7 +76,8 @@ export interface FromAuthorizationResult {
 
 function fromWireString(m: WireStringMatch): StringMatch | undefined {
   // Decoded messages say which oneof member is set; hand-built ones only carry the member itself.
-  const set = (k: 'exact' | 'prefix' | 'suffix' | 'presence') => Object.hasOwn(m, k) && m[k] !== undefined && m[k] !== null;
+  const set = (k: 'exact' | 'prefix' | 'suffix' | 'presence') =>
+    Object.hasOwn(m, k) && m[k] !== undefined && m[k] !== null;
   const kind = m.matchType ?? (['exact', 'prefix', 'suffix', 'presence'] as const).find(set);
   switch (kind) {
     case 'exact':
@@ -104,7 +116,10 @@ export function fromAuthorization(message: Authorization): FromAuthorizationResu
   const addresses = (list: readonly Address[] | undefined, field: string) =>
     (list ?? []).flatMap((a) => {
       const c = cidrFromBytes(a.address, a.length);
-      if (!c) warnings.push(`${key}: ${field} entry (${a.address.length} bytes, /${a.length}) is not a valid CIDR and is skipped`);
+      if (!c)
+        warnings.push(
+          `${key}: ${field} entry (${a.address.length} bytes, /${a.length}) is not a valid CIDR and is skipped`,
+        );
       return c ? [c.text] : [];
     });
   const ports = (list: readonly number[] | undefined, field: string) =>
@@ -135,8 +150,14 @@ export function fromAuthorization(message: Authorization): FromAuthorizationResu
             notDestinationIps: addresses(m.notDestinationIps, 'notDestinationIps'),
             destinationPorts: ports(m.destinationPorts, 'destinationPorts'),
             notDestinationPorts: ports(m.notDestinationPorts, 'notDestinationPorts'),
-            serviceAccounts: (m.serviceAccounts ?? []).map((s) => ({ namespace: s.namespace, serviceAccount: s.serviceAccount })),
-            notServiceAccounts: (m.notServiceAccounts ?? []).map((s) => ({ namespace: s.namespace, serviceAccount: s.serviceAccount })),
+            serviceAccounts: (m.serviceAccounts ?? []).map((s) => ({
+              namespace: s.namespace,
+              serviceAccount: s.serviceAccount,
+            })),
+            notServiceAccounts: (m.notServiceAccounts ?? []).map((s) => ({
+              namespace: s.namespace,
+              serviceAccount: s.serviceAccount,
+            })),
           }),
         ),
       })),

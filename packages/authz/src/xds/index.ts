@@ -1,2 +1,7 @@
 // @mesh/authz/xds: the ztunnel wire form (istio.security.Authorization) to and from the engine's L4 model.
-export { authorizationResourceName, fromAuthorization, toAuthorization, type FromAuthorizationResult } from './authorization.js';
+export {
+  authorizationResourceName,
+  fromAuthorization,
+  toAuthorization,
+  type FromAuthorizationResult,
+} from './authorization.js';

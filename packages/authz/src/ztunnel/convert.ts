@@ -6,7 +6,15 @@ import { parseStringMatch, type StringMatch } from '../match/strings.js';
 import type { CompileNote } from '../notes.js';
 import type { AuthorizationPolicy, MtlsMode, PeerAuthentication, Rule, Source } from '../types.js';
 import { DRY_RUN_ANNOTATION, parseDryRun } from '../validate.js';
-import { isEffectiveRule, isEmptyMatch, type L4Action, type L4Match, type L4Policy, type L4Rule, type ServiceAccountMatch } from './model.js';
+import {
+  isEffectiveRule,
+  isEmptyMatch,
+  type L4Action,
+  type L4Match,
+  type L4Policy,
+  type L4Rule,
+  type ServiceAccountMatch,
+} from './model.js';
 
 export interface ZtunnelConvertOptions {
   /** meshConfig.rootNamespace (default `istio-system`). */
@@ -25,7 +33,8 @@ export interface ZtunnelConversion {
 
 const ports = (values: string[] | undefined) =>
   (values ?? []).flatMap((v) => (/^[0-9]+$/.test(v) && Number(v) <= 65535 ? [Number(v)] : []));
-const ips = (values: string[] | undefined) => (values ?? []).flatMap((v) => (v ? [parseCidr(v)?.text ?? []].flat() : []));
+const ips = (values: string[] | undefined) =>
+  (values ?? []).flatMap((v) => (v ? [parseCidr(v)?.text ?? []].flat() : []));
 const strings = (values: string[] | undefined): StringMatch[] => (values ?? []).map(parseStringMatch);
 const serviceAccounts = (values: string[] | undefined, ns: string): ServiceAccountMatch[] =>
   (values ?? []).map((v) => {
@@ -54,7 +63,11 @@ const HTTP_SOURCE = [
   'notTrustDomains',
 ] as const;
 
-function convertRule(action: L4Action, rule: Rule, ns: string): { clauses: L4Rule['clauses'] | undefined; l7: string[] } {
+function convertRule(
+  action: L4Action,
+  rule: Rule,
+  ns: string,
+): { clauses: L4Rule['clauses'] | undefined; l7: string[] } {
   const l7 = new Set<string>();
   const clauses: L4Rule['clauses'] = [];
   const to: L4Match[] = (rule.to ?? []).map(({ operation = {} }) => {
@@ -156,7 +169,11 @@ export function convertAuthorizationPolicyForZtunnel(
   }
   if ((spec.targetRefs?.length ?? 0) > 0 || spec.targetRef) {
     // Not an error: these are waypoint policies. Still say so, since users look for them at ztunnel.
-    note({ code: 'ztunnel-target-refs', severity: 'info', message: 'targetRefs policy: enforced by waypoints, never sent to ztunnel' });
+    note({
+      code: 'ztunnel-target-refs',
+      severity: 'info',
+      message: 'targetRefs policy: enforced by waypoints, never sent to ztunnel',
+    });
     return { notes };
   }
   const action = spec.action ?? 'ALLOW';
@@ -192,7 +209,10 @@ export function convertAuthorizationPolicyForZtunnel(
         message: `${found}. Without them this DENY rule has a clause no connection can match, so it never denies at ztunnel`,
       });
     } else {
-      const kept = clauses!.flatMap((c) => c.matches).filter((m) => !isEmptyMatch(m)).flatMap((m) => Object.keys(m));
+      const kept = clauses!
+        .flatMap((c) => c.matches)
+        .filter((m) => !isEmptyMatch(m))
+        .flatMap((m) => Object.keys(m));
       note({
         code: 'ztunnel-deny-rule-broadened',
         rule: index,
@@ -271,7 +291,9 @@ export function convertPeerAuthenticationForZtunnel(
   let foundNonStrictPort = false;
   const nsMtls = namespacePolicy?.spec?.mtls;
   const rootMtls = rootPolicy?.spec?.mtls;
-  for (const port of Object.keys(portLevel).map(Number).sort((a, b) => a - b)) {
+  for (const port of Object.keys(portLevel)
+    .map(Number)
+    .sort((a, b) => a - b)) {
     const portMtls = portLevel[String(port)];
     if (isStrict(portMtls)) {
       const inherited =
@@ -297,7 +319,9 @@ export function convertPeerAuthenticationForZtunnel(
   if (mode === 'STRICT' && !foundNonStrictPort) return undefined;
   if (clauses.length === 0 && rules.length === 0) return undefined;
   const mergeStrict =
-    (rootPolicy !== undefined && isStrict(rootMtls) && (namespacePolicy === undefined || isUnset(nsMtls) || isStrict(nsMtls))) ||
+    (rootPolicy !== undefined &&
+      isStrict(rootMtls) &&
+      (namespacePolicy === undefined || isUnset(nsMtls) || isStrict(nsMtls))) ||
     (namespacePolicy !== undefined && isStrict(nsMtls));
   if (mergeStrict && foundNonStrictPort) clauses.push({ matches: [plaintext()] });
   if (clauses.length > 0) rules.push({ clauses });
@@ -316,7 +340,10 @@ export interface WorkloadRef {
   labels?: Readonly<Record<string, string>>;
 }
 
-export function selectorMatches(matchLabels: Readonly<Record<string, string>> | undefined, labels: Readonly<Record<string, string>> = {}): boolean {
+export function selectorMatches(
+  matchLabels: Readonly<Record<string, string>> | undefined,
+  labels: Readonly<Record<string, string>> = {},
+): boolean {
   for (const [k, v] of Object.entries(matchLabels ?? {})) if (labels[k] !== v) return false;
   return true;
 }
@@ -355,7 +382,10 @@ export function peerAuthenticationLevels(
  * The names (`<ns>/<name>`) of the converted PeerAuthentication policies a workload references
  * (istiod's convertedSelectorPeerAuthentications): the static STRICT policy and/or its port-level policy.
  */
-export function peerAuthenticationPolicyKeys(levels: PeerAuthenticationLevels, options: ZtunnelConvertOptions = {}): string[] {
+export function peerAuthenticationPolicyKeys(
+  levels: PeerAuthenticationLevels,
+  options: ZtunnelConvertOptions = {},
+): string[] {
   const rootNamespace = options.rootNamespace ?? 'istio-system';
   let strict = false;
   let portKey = '';
@@ -407,7 +437,8 @@ export function peerAuthenticationNotes(pa: PeerAuthentication, options: Ztunnel
       policy: key,
       kind: 'PeerAuthentication',
       severity: 'warning',
-      message: 'a PeerAuthentication with a selector in the root namespace is ignored; put it in the workload namespace',
+      message:
+        'a PeerAuthentication with a selector in the root namespace is ignored; put it in the workload namespace',
     });
   }
   const modes = [pa.spec?.mtls?.mode, ...Object.values(pa.spec?.portLevelMtls ?? {}).map((m) => m.mode)];
@@ -417,7 +448,8 @@ export function peerAuthenticationNotes(pa: PeerAuthentication, options: Ztunnel
       policy: key,
       kind: 'PeerAuthentication',
       severity: 'info',
-      message: 'DISABLE cannot turn off mTLS in ambient mode (HBONE is always mTLS); ztunnel treats it as PERMISSIVE: plaintext is accepted',
+      message:
+        'DISABLE cannot turn off mTLS in ambient mode (HBONE is always mTLS); ztunnel treats it as PERMISSIVE: plaintext is accepted',
     });
   }
   return notes;

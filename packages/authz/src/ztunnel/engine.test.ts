@@ -38,7 +38,11 @@ describe('L4PolicyIndex', () => {
     index.upsert(allowNs('a', 'foo', 'x'));
     expect(w.authorize(conn('cluster.local/ns/bar/sa/s')).decision).toBe('deny');
     index.upsert(allowNs('a', 'foo', 'bar'));
-    expect(w.authorize(conn('cluster.local/ns/bar/sa/s'))).toMatchObject({ decision: 'allow', policy: 'foo/a', rule: 0 });
+    expect(w.authorize(conn('cluster.local/ns/bar/sa/s'))).toMatchObject({
+      decision: 'allow',
+      policy: 'foo/a',
+      rule: 0,
+    });
     expect(index.delete('foo/a')).toBe(true);
     expect(index.delete('foo/a')).toBe(false);
     expect(w.authorize(conn('cluster.local/ns/bar/sa/s')).policy).toBeNull();
@@ -64,7 +68,11 @@ describe('L4PolicyIndex', () => {
         dryRun: false,
         rules: [
           { clauses: [{ matches: [{}] }] },
-          { clauses: [{ matches: [{ destinationPorts: [80], serviceAccounts: [{ namespace: 'bar', serviceAccount: 's' }] }] }] },
+          {
+            clauses: [
+              { matches: [{ destinationPorts: [80], serviceAccounts: [{ namespace: 'bar', serviceAccount: 's' }] }] },
+            ],
+          },
           { clauses: [] },
         ],
       },
@@ -105,7 +113,8 @@ describe('the per-workload rule index', () => {
       if (rng.next() < 0.4) m.principals = [stringMatch()];
       if (rng.next() < 0.3) m.notPrincipals = [stringMatch()];
       if (rng.next() < 0.3) m.namespaces = [{ kind: 'exact', value: pick(namespaces) }];
-      if (rng.next() < 0.2) m.serviceAccounts = [{ namespace: pick(namespaces.slice(0, 3)), serviceAccount: pick(sas) }];
+      if (rng.next() < 0.2)
+        m.serviceAccounts = [{ namespace: pick(namespaces.slice(0, 3)), serviceAccount: pick(sas) }];
       if (rng.next() < 0.3) m.destinationPorts = [pick([80, 81])];
       if (rng.next() < 0.2) m.notDestinationPorts = [pick([80, 81])];
       if (rng.next() < 0.2) m.sourceIps = [pick(['10.0.0.0/8', '192.168.0.0/16'])];
@@ -127,7 +136,10 @@ describe('the per-workload rule index', () => {
       const w = new L4PolicyIndex(policies).forWorkload({ namespace: 'foo' });
       for (let k = 0; k < 40; k++) {
         const c = {
-          source: { principal: rng.next() < 0.2 ? null : principal(), ip: pick(['10.1.1.1', '192.168.3.3', '172.16.0.1']) },
+          source: {
+            principal: rng.next() < 0.2 ? null : principal(),
+            ip: pick(['10.1.1.1', '192.168.3.3', '172.16.0.1']),
+          },
           destination: { ip: '10.0.0.2', port: pick([80, 81, 82]) },
         };
         expect(w.authorize(c)).toBe(w.authorizeByScan(c));

@@ -2,7 +2,14 @@
 // name, so a workload's policies are found in O(1) and a connection is decided without allocating.
 import type { Decision, Explanation, PolicyTrace, ShadowDecision } from '../decision.js';
 import { AuthzError } from '../errors.js';
-import { cidrContains, newParsedAddress, parseAddressInto, parseCidr, type Cidr, type ParsedAddress } from '../match/ip.js';
+import {
+  cidrContains,
+  newParsedAddress,
+  parseAddressInto,
+  parseCidr,
+  type Cidr,
+  type ParsedAddress,
+} from '../match/ip.js';
 import { matchString, matchStringRange, type StringMatch } from '../match/strings.js';
 import type { CompileNote } from '../notes.js';
 import { isEmptyMatch, l4Key, type L4Match, type L4Policy, type ServiceAccountMatch } from './model.js';
@@ -149,8 +156,16 @@ function loadIdentity(principal: string | null): void {
   const start = principal.startsWith('spiffe://') ? 9 : 0;
   const ns = principal.indexOf('/ns/', start);
   const sa = ns === -1 ? -1 : principal.indexOf('/sa/', ns + 4);
-  if (ns <= start || sa === -1 || principal.indexOf('/', sa + 4) !== -1 || sa + 4 >= principal.length || sa === ns + 4) {
-    invalid(`source principal "${principal}" is not a SPIFFE identity of the form <trust-domain>/ns/<namespace>/sa/<serviceaccount>`);
+  if (
+    ns <= start ||
+    sa === -1 ||
+    principal.indexOf('/', sa + 4) !== -1 ||
+    sa + 4 >= principal.length ||
+    sa === ns + 4
+  ) {
+    invalid(
+      `source principal "${principal}" is not a SPIFFE identity of the form <trust-domain>/ns/<namespace>/sa/<serviceaccount>`,
+    );
   }
   scratch.hasId = true;
   scratch.id = principal;
@@ -163,7 +178,8 @@ function loadIdentity(principal: string | null): void {
 function load(conn: Connection): void {
   loadIdentity(conn.source.principal);
   if (!parseAddressInto(conn.source.ip, scratch.src)) invalid(`source ip "${conn.source.ip}" is not an IP address`);
-  if (!parseAddressInto(conn.destination.ip, scratch.dst)) invalid(`destination ip "${conn.destination.ip}" is not an IP address`);
+  if (!parseAddressInto(conn.destination.ip, scratch.dst))
+    invalid(`destination ip "${conn.destination.ip}" is not an IP address`);
   const port = conn.destination.port;
   if (!Number.isInteger(port) || port < 0 || port > 65535) invalid(`destination port ${port} is not a port number`);
   scratch.port = port;
@@ -384,7 +400,9 @@ export class WorkloadAuthorizer {
     load(conn);
     const index = this.#rules;
     const a = scratch.hasId ? (index.byPrincipal.get(scratch.id) ?? NO_ENTRIES) : NO_ENTRIES;
-    const b = scratch.hasId ? (index.byNamespace.get(hashRange(scratch.id, scratch.nsStart, scratch.nsEnd)) ?? NO_ENTRIES) : NO_ENTRIES;
+    const b = scratch.hasId
+      ? (index.byNamespace.get(hashRange(scratch.id, scratch.nsStart, scratch.nsEnd)) ?? NO_ENTRIES)
+      : NO_ENTRIES;
     const c = index.byPort.get(scratch.port) ?? NO_ENTRIES;
     const d = index.always;
     let ia = 0;
@@ -445,7 +463,12 @@ export class WorkloadAuthorizer {
     const decision = this.authorize(conn);
     load(conn);
     const evaluated: PolicyTrace[] = [];
-    const order = [...this.#dryRun.filter((p) => p.policy.action === 'DENY'), ...this.#deny, ...this.#allow, ...this.#dryRun.filter((p) => p.policy.action === 'ALLOW')];
+    const order = [
+      ...this.#dryRun.filter((p) => p.policy.action === 'DENY'),
+      ...this.#deny,
+      ...this.#allow,
+      ...this.#dryRun.filter((p) => p.policy.action === 'ALLOW'),
+    ];
     const matched = new Map<CompiledL4Policy, CompiledRule | null>();
     for (const p of order) {
       const rule = firstMatch(p);
@@ -455,7 +478,12 @@ export class WorkloadAuthorizer {
         action: p.policy.action,
         dryRun: p.policy.dryRun,
         matchedRule: rule?.index ?? null,
-        via: p.policy.scope === 'GLOBAL' ? 'scope GLOBAL' : p.policy.scope === 'NAMESPACE' ? `scope NAMESPACE (${p.policy.namespace})` : 'the workload’s policy list',
+        via:
+          p.policy.scope === 'GLOBAL'
+            ? 'scope GLOBAL'
+            : p.policy.scope === 'NAMESPACE'
+              ? `scope NAMESPACE (${p.policy.namespace})`
+              : 'the workload’s policy list',
       });
     }
     const keys = new Set(this.#all.map((p) => p.key));
@@ -466,7 +494,12 @@ export class WorkloadAuthorizer {
       evaluated,
       notes: notes.filter((n) => keys.has(n.policy) && (n.at === undefined || n.at === 'ztunnel')),
     };
-    if (this.#dryRun.length > 0) out.shadow = shadowOf([...this.#deny, ...this.#dryRun.filter((p) => p.policy.action === 'DENY')], [...this.#allow, ...this.#dryRun.filter((p) => p.policy.action === 'ALLOW')], matched);
+    if (this.#dryRun.length > 0)
+      out.shadow = shadowOf(
+        [...this.#deny, ...this.#dryRun.filter((p) => p.policy.action === 'DENY')],
+        [...this.#allow, ...this.#dryRun.filter((p) => p.policy.action === 'ALLOW')],
+        matched,
+      );
     return out;
   }
 
@@ -484,12 +517,24 @@ function shadowOf(
 ): ShadowDecision {
   for (const p of deny) {
     const rule = matched.get(p);
-    if (rule) return { decision: 'deny', policy: p.key, rule: rule.index, reason: rule.decision.reason + (p.policy.dryRun ? ' (dry-run)' : '') };
+    if (rule)
+      return {
+        decision: 'deny',
+        policy: p.key,
+        rule: rule.index,
+        reason: rule.decision.reason + (p.policy.dryRun ? ' (dry-run)' : ''),
+      };
   }
   if (allow.length === 0) return { decision: 'allow', policy: null, rule: null, reason: ALLOW_DEFAULT.reason };
   for (const p of allow) {
     const rule = matched.get(p);
-    if (rule) return { decision: 'allow', policy: p.key, rule: rule.index, reason: rule.decision.reason + (p.policy.dryRun ? ' (dry-run)' : '') };
+    if (rule)
+      return {
+        decision: 'allow',
+        policy: p.key,
+        rule: rule.index,
+        reason: rule.decision.reason + (p.policy.dryRun ? ' (dry-run)' : ''),
+      };
   }
   return { decision: 'deny', policy: null, rule: null, reason: DENY_DEFAULT.reason };
 }
