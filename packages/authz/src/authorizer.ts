@@ -3,6 +3,7 @@
 import type { Decision, Explanation } from './decision.js';
 import { AuthzError } from './errors.js';
 import type { CompileNote } from './notes.js';
+import { policyNamespace } from './policy.js';
 import type { AuthorizationPolicy, PeerAuthentication, RequestAuthentication, SecurityResource } from './types.js';
 import { formatIssue, validateResource, type ValidationIssue } from './validate.js';
 import type { WaypointRequest } from './waypoint/attributes.js';
@@ -20,7 +21,6 @@ import {
   peerAuthenticationLevels,
   peerAuthenticationNotes,
   peerAuthenticationPolicyKeys,
-  policyNamespace,
   selectorMatches,
   staticStrictPolicy,
   unreachableRules,

@@ -47,6 +47,30 @@ export interface Explanation extends Decision {
   notes: CompileNote[];
 }
 
+/** A policy as the shadow (dry-run) evaluation sees it: which rule matched, if any. */
+export interface ShadowCandidate {
+  key: string;
+  dryRun: boolean;
+  matchedRule: number | null;
+}
+
+/** The decision had the dry-run policies been enforced alongside the others (DENY first, then ALLOW). */
+export function shadowDecision(deny: readonly ShadowCandidate[], allow: readonly ShadowCandidate[]): ShadowDecision {
+  const decided = (decision: DecisionValue, p: ShadowCandidate): ShadowDecision => ({
+    decision,
+    policy: p.key,
+    rule: p.matchedRule,
+    reason: `${decision === 'deny' ? 'denied by DENY' : 'allowed by ALLOW'} policy ${p.key} (rule ${p.matchedRule})${p.dryRun ? ' (dry-run)' : ''}`,
+  });
+  const denied = deny.find((p) => p.matchedRule !== null);
+  if (denied) return decided('deny', denied);
+  if (allow.length === 0)
+    return { decision: 'allow', policy: null, rule: null, reason: 'allowed: no ALLOW policy applies' };
+  const allowed = allow.find((p) => p.matchedRule !== null);
+  if (allowed) return decided('allow', allowed);
+  return { decision: 'deny', policy: null, rule: null, reason: 'denied: ALLOW policies apply, but none matched' };
+}
+
 export function formatExplanation(e: Explanation): string {
   const lines = [`${e.decision.toUpperCase()} at ${e.at}${e.httpStatus ? ` (HTTP ${e.httpStatus})` : ''}: ${e.reason}`];
   if (e.shadow) lines.push(`  dry-run: would ${e.shadow.decision}: ${e.shadow.reason}`);

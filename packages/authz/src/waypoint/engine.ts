@@ -1,9 +1,16 @@
 // The waypoint's authorization: policies attached with targetRefs, indexed by target, evaluated in Istio's order
 // (CUSTOM, then DENY, then ALLOW; AUDIT recorded; dry-run in shadow).
-import type { Decision, DecisionValue, Explanation, PolicyTrace, ShadowDecision } from '../decision.js';
+import {
+  shadowDecision,
+  type Decision,
+  type DecisionValue,
+  type Explanation,
+  type PolicyTrace,
+  type ShadowDecision,
+} from '../decision.js';
 import type { CompileNote } from '../notes.js';
 import type { AuthorizationPolicy, PolicyAction, PolicyTargetReference } from '../types.js';
-import { policyNamespace } from '../ztunnel/convert.js';
+import { policyContext } from '../policy.js';
 import { DRY_RUN_ANNOTATION, parseDryRun } from '../validate.js';
 import { requestContext, type ContextOptions, type RequestContext, type WaypointRequest } from './attributes.js';
 import { compileL7Rule, ruleMatches, type CompiledL7Rule, type TrustDomainBundle } from './compile.js';
@@ -63,13 +70,7 @@ export function compileWaypointPolicy(
   ap: AuthorizationPolicy,
   options: WaypointOptions = {},
 ): { policy?: CompiledL7Policy; notes: CompileNote[] } {
-  const rootNamespace = options.rootNamespace ?? 'istio-system';
-  const ns = policyNamespace(ap.metadata, options);
-  const key = `${ns}/${ap.metadata.name}`;
-  const spec = ap.spec ?? {};
-  const notes: CompileNote[] = [];
-  const note = (n: Omit<CompileNote, 'policy' | 'kind' | 'at'>) =>
-    notes.push({ policy: key, kind: 'AuthorizationPolicy', at: 'waypoint', ...n });
+  const { rootNamespace, namespace: ns, key, spec, notes, note } = policyContext(ap, options, 'waypoint');
   const refs = spec.targetRefs ?? (spec.targetRef ? [spec.targetRef] : []);
   if (refs.length === 0) {
     note({
@@ -383,31 +384,11 @@ export class WaypointAuthorizer {
 
   #shadow(applicable: Applicable, matched: Map<CompiledL7Policy, CompiledL7Rule | null>): ShadowDecision {
     const all = applicable.policies.map((a) => a.policy);
-    const tag = (p: CompiledL7Policy) => (p.dryRun ? ' (dry-run)' : '');
-    for (const p of all.filter((x) => x.action === 'DENY')) {
-      const rule = matched.get(p);
-      if (rule)
-        return {
-          decision: 'deny',
-          policy: p.key,
-          rule: rule.index,
-          reason: `denied by DENY policy ${p.key} (rule ${rule.index})${tag(p)}`,
-        };
-    }
-    const allow = all.filter((x) => x.action === 'ALLOW');
-    if (allow.length === 0)
-      return { decision: 'allow', policy: null, rule: null, reason: 'allowed: no ALLOW policy applies' };
-    for (const p of allow) {
-      const rule = matched.get(p);
-      if (rule)
-        return {
-          decision: 'allow',
-          policy: p.key,
-          rule: rule.index,
-          reason: `allowed by ALLOW policy ${p.key} (rule ${rule.index})${tag(p)}`,
-        };
-    }
-    return { decision: 'deny', policy: null, rule: null, reason: 'denied: ALLOW policies apply, but none matched' };
+    const candidates = (action: PolicyAction) =>
+      all
+        .filter((p) => p.action === action)
+        .map((p) => ({ key: p.key, dryRun: p.dryRun, matchedRule: matched.get(p)?.index ?? null }));
+    return shadowDecision(candidates('DENY'), candidates('ALLOW'));
   }
 
   /** Notes for the applicable policies, plus the not-attached ones of the namespaces involved (why they do not apply). */

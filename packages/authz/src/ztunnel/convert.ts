@@ -4,6 +4,7 @@ import { L4_CONDITION_KEYS } from '../conditions.js';
 import { parseCidr } from '../match/ip.js';
 import { parseStringMatch, type StringMatch } from '../match/strings.js';
 import type { CompileNote } from '../notes.js';
+import { policyContext, policyNamespace } from '../policy.js';
 import type { AuthorizationPolicy, MtlsMode, PeerAuthentication, Rule, Source } from '../types.js';
 import { DRY_RUN_ANNOTATION, parseDryRun } from '../validate.js';
 import {
@@ -133,22 +134,12 @@ export function unreachableRules(rules: readonly unknown[]): { rule: number; bec
   return out;
 }
 
-export function policyNamespace(meta: { namespace?: string }, options: { defaultNamespace?: string }): string {
-  return meta.namespace ?? options.defaultNamespace ?? 'default';
-}
-
 /** Converts one AuthorizationPolicy as istiod does for ztunnel. */
 export function convertAuthorizationPolicyForZtunnel(
   ap: AuthorizationPolicy,
   options: ZtunnelConvertOptions = {},
 ): ZtunnelConversion {
-  const rootNamespace = options.rootNamespace ?? 'istio-system';
-  const ns = policyNamespace(ap.metadata, options);
-  const key = `${ns}/${ap.metadata.name}`;
-  const spec = ap.spec ?? {};
-  const notes: CompileNote[] = [];
-  const note = (n: Omit<CompileNote, 'policy' | 'kind' | 'at'>) =>
-    notes.push({ policy: key, kind: 'AuthorizationPolicy', at: 'ztunnel', ...n });
+  const { rootNamespace, namespace: ns, spec, notes, note } = policyContext(ap, options, 'ztunnel');
 
   const dry = parseDryRun(ap.metadata.annotations?.[DRY_RUN_ANNOTATION]);
   if (dry.invalid !== undefined) {

@@ -1,6 +1,6 @@
 // ztunnel's L4 evaluation (src/rbac.rs, state.rs assert_rbac), compiled once per policy and indexed by scope and
 // name, so a workload's policies are found in O(1) and a connection is decided without allocating.
-import type { Decision, Explanation, PolicyTrace, ShadowDecision } from '../decision.js';
+import { shadowDecision, type Decision, type Explanation, type PolicyTrace } from '../decision.js';
 import { AuthzError } from '../errors.js';
 import {
   cidrContains,
@@ -351,6 +351,19 @@ function buildRuleIndex(policies: readonly CompiledL4Policy[]): RuleIndex {
   return index;
 }
 
+function shadowOfL4(
+  deny: CompiledL4Policy[],
+  allow: CompiledL4Policy[],
+  matched: Map<CompiledL4Policy, CompiledRule | null>,
+) {
+  const candidate = (p: CompiledL4Policy) => ({
+    key: p.key,
+    dryRun: p.policy.dryRun,
+    matchedRule: matched.get(p)?.index ?? null,
+  });
+  return shadowDecision(deny.map(candidate), allow.map(candidate));
+}
+
 // --- the index ------------------------------------------------------------------------------------------------------
 
 const ALLOW_DEFAULT: Decision = freeze({
@@ -495,7 +508,7 @@ export class WorkloadAuthorizer {
       notes: notes.filter((n) => keys.has(n.policy) && (n.at === undefined || n.at === 'ztunnel')),
     };
     if (this.#dryRun.length > 0)
-      out.shadow = shadowOf(
+      out.shadow = shadowOfL4(
         [...this.#deny, ...this.#dryRun.filter((p) => p.policy.action === 'DENY')],
         [...this.#allow, ...this.#dryRun.filter((p) => p.policy.action === 'ALLOW')],
         matched,
@@ -508,35 +521,6 @@ export class WorkloadAuthorizer {
     this.#refresh();
     return [...this.#deny, ...this.#allow, ...this.#dryRun].map((p) => p.key);
   }
-}
-
-function shadowOf(
-  deny: CompiledL4Policy[],
-  allow: CompiledL4Policy[],
-  matched: Map<CompiledL4Policy, CompiledRule | null>,
-): ShadowDecision {
-  for (const p of deny) {
-    const rule = matched.get(p);
-    if (rule)
-      return {
-        decision: 'deny',
-        policy: p.key,
-        rule: rule.index,
-        reason: rule.decision.reason + (p.policy.dryRun ? ' (dry-run)' : ''),
-      };
-  }
-  if (allow.length === 0) return { decision: 'allow', policy: null, rule: null, reason: ALLOW_DEFAULT.reason };
-  for (const p of allow) {
-    const rule = matched.get(p);
-    if (rule)
-      return {
-        decision: 'allow',
-        policy: p.key,
-        rule: rule.index,
-        reason: rule.decision.reason + (p.policy.dryRun ? ' (dry-run)' : ''),
-      };
-  }
-  return { decision: 'deny', policy: null, rule: null, reason: DENY_DEFAULT.reason };
 }
 
 /**
