@@ -1,6 +1,7 @@
 // What every per-policy compile step starts from: the policy's namespace and key, and a note collector.
 import type { CompileNote, EnforcementPoint } from './notes.js';
 import type { AuthorizationPolicy } from './types.js';
+import { DRY_RUN_ANNOTATION, parseDryRun } from './validate.js';
 
 export function policyNamespace(meta: { namespace?: string }, options: { defaultNamespace?: string }): string {
   return meta.namespace ?? options.defaultNamespace ?? 'default';
@@ -14,6 +15,8 @@ export interface PolicyContext {
   spec: NonNullable<AuthorizationPolicy['spec']>;
   notes: CompileNote[];
   note(n: Omit<CompileNote, 'policy' | 'kind' | 'at'>): void;
+  /** From the istio.io/dry-run annotation; a value that is not a boolean is noted and the policy enforced. */
+  dryRun: boolean;
 }
 
 export function policyContext(
@@ -24,12 +27,22 @@ export function policyContext(
   const namespace = policyNamespace(ap.metadata, options);
   const key = `${namespace}/${ap.metadata.name}`;
   const notes: CompileNote[] = [];
+  const note: PolicyContext['note'] = (n) => notes.push({ policy: key, kind: 'AuthorizationPolicy', at, ...n });
+  const dry = parseDryRun(ap.metadata.annotations?.[DRY_RUN_ANNOTATION]);
+  if (dry.invalid !== undefined) {
+    note({
+      code: 'dry-run-invalid',
+      severity: 'warning',
+      message: `the ${DRY_RUN_ANNOTATION} annotation "${dry.invalid}" is not a boolean, so the policy is enforced`,
+    });
+  }
   return {
     rootNamespace: options.rootNamespace ?? 'istio-system',
     namespace,
     key,
     spec: ap.spec ?? {},
     notes,
-    note: (n) => notes.push({ policy: key, kind: 'AuthorizationPolicy', at, ...n }),
+    note,
+    dryRun: dry.dryRun,
   };
 }

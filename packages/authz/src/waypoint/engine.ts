@@ -11,7 +11,6 @@ import {
 import type { CompileNote } from '../notes.js';
 import type { AuthorizationPolicy, PolicyAction, PolicyTargetReference } from '../types.js';
 import { policyContext } from '../policy.js';
-import { DRY_RUN_ANNOTATION, parseDryRun } from '../validate.js';
 import { requestContext, type ContextOptions, type RequestContext, type WaypointRequest } from './attributes.js';
 import { compileL7Rule, ruleMatches, type CompiledL7Rule, type TrustDomainBundle } from './compile.js';
 
@@ -70,7 +69,7 @@ export function compileWaypointPolicy(
   ap: AuthorizationPolicy,
   options: WaypointOptions = {},
 ): { policy?: CompiledL7Policy; notes: CompileNote[] } {
-  const { rootNamespace, namespace: ns, key, spec, notes, note } = policyContext(ap, options, 'waypoint');
+  const { rootNamespace, namespace: ns, key, spec, notes, note, dryRun } = policyContext(ap, options, 'waypoint');
   const refs = spec.targetRefs ?? (spec.targetRef ? [spec.targetRef] : []);
   if (refs.length === 0) {
     note({
@@ -94,14 +93,6 @@ export function compileWaypointPolicy(
   const bundle: TrustDomainBundle = {
     trustDomains: [options.trustDomain ?? 'cluster.local', ...(options.trustDomainAliases ?? [])],
   };
-  const dry = parseDryRun(ap.metadata.annotations?.[DRY_RUN_ANNOTATION]);
-  if (dry.invalid !== undefined) {
-    note({
-      code: 'dry-run-invalid',
-      severity: 'warning',
-      message: `the ${DRY_RUN_ANNOTATION} annotation "${dry.invalid}" is not a boolean, so the policy is enforced`,
-    });
-  }
   const action = spec.action ?? 'ALLOW';
   const provider = spec.provider?.name ?? '';
   if (action === 'CUSTOM' && options.extensionProviders && !options.extensionProviders.includes(provider)) {
@@ -124,7 +115,7 @@ export function compileWaypointPolicy(
       key,
       action,
       provider,
-      dryRun: dry.dryRun,
+      dryRun: dryRun,
       rules: (spec.rules ?? []).map((r, i) => compileL7Rule(r, i, ns, bundle)),
       targets,
     },

@@ -6,7 +6,6 @@ import { parseStringMatch, type StringMatch } from '../match/strings.js';
 import type { CompileNote } from '../notes.js';
 import { policyContext, policyNamespace } from '../policy.js';
 import type { AuthorizationPolicy, MtlsMode, PeerAuthentication, Rule, Source } from '../types.js';
-import { DRY_RUN_ANNOTATION, parseDryRun } from '../validate.js';
 import {
   isEffectiveRule,
   isEmptyMatch,
@@ -139,17 +138,9 @@ export function convertAuthorizationPolicyForZtunnel(
   ap: AuthorizationPolicy,
   options: ZtunnelConvertOptions = {},
 ): ZtunnelConversion {
-  const { rootNamespace, namespace: ns, spec, notes, note } = policyContext(ap, options, 'ztunnel');
+  const { rootNamespace, namespace: ns, spec, notes, note, dryRun } = policyContext(ap, options, 'ztunnel');
 
-  const dry = parseDryRun(ap.metadata.annotations?.[DRY_RUN_ANNOTATION]);
-  if (dry.invalid !== undefined) {
-    note({
-      code: 'dry-run-invalid',
-      severity: 'warning',
-      message: `the ${DRY_RUN_ANNOTATION} annotation "${dry.invalid}" is not a boolean, so the policy is enforced`,
-    });
-  }
-  if (dry.dryRun && !options.dryRun) {
+  if (dryRun && !options.dryRun) {
     note({
       code: 'ztunnel-dry-run-not-sent',
       severity: 'warning',
@@ -177,7 +168,7 @@ export function convertAuthorizationPolicyForZtunnel(
     return { notes };
   }
   const scope = spec.selector ? 'WORKLOAD_SELECTOR' : ns === rootNamespace ? 'GLOBAL' : 'NAMESPACE';
-  const policy: L4Policy = { name: ap.metadata.name, namespace: ns, scope, action, rules: [], dryRun: dry.dryRun };
+  const policy: L4Policy = { name: ap.metadata.name, namespace: ns, scope, action, rules: [], dryRun: dryRun };
   (spec.rules ?? []).forEach((rule, index) => {
     const { clauses, l7 } = convertRule(action, rule, ns);
     if (clauses) policy.rules.push({ clauses, sourceRule: index });
