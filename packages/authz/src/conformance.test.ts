@@ -99,12 +99,17 @@ function run(suite: Suite, c: Case): void {
     const r = request as unknown as Parameters<typeof authz.ztunnel.explain>[0];
     if (e.workloadPolicies) expect(authz.ztunnel.workloadPolicies(r.workload)).toEqual(e.workloadPolicies);
     explanation = authz.ztunnel.explain(r);
-    // The fast path must agree with the explanation.
-    expect(authz.ztunnel.authorize(r).decision).toBe(explanation.decision);
+    // The indexed fast path, the full scan and the explanation must agree.
+    expect(authz.ztunnel.authorize(r)).toMatchObject({ decision: explanation.decision, policy: explanation.policy });
+    expect(authz.ztunnel.forWorkload(r.workload).authorizeByScan(r)).toBe(authz.ztunnel.authorize(r));
   } else {
     const r = request as unknown as Parameters<typeof authz.waypoint.explain>[0];
     explanation = authz.waypoint.explain(r);
-    expect(authz.waypoint.authorize(r).decision).toBe(explanation.decision);
+    expect(authz.waypoint.authorize(r)).toMatchObject({ decision: explanation.decision, policy: explanation.policy });
+    expect(authz.waypoint.authorizeByScan(r)).toMatchObject({
+      decision: explanation.decision,
+      policy: explanation.policy,
+    });
   }
   const shown = `\n${formatExplanation(explanation)}`;
   if (e.decision !== undefined) expect(explanation.decision, shown).toBe(e.decision);

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { cidrBytes, cidrContains, cidrFromBytes, newParsedAddress, parseAddressInto, parseCidr } from './ip.js';
 import { isPathTemplate, normalizePath, pathPredicate, pathTemplateProblem } from './path.js';
-import { formatStringMatch, matchString, matchStringRange, parseStringMatch, stringPredicate } from './strings.js';
+import {
+  formatStringMatch,
+  globMatch,
+  matchString,
+  matchStringRange,
+  parseStringMatch,
+  stringPredicate,
+} from './strings.js';
 
 const addr = (text: string) => {
   const a = newParsedAddress();
@@ -36,6 +43,15 @@ describe('string matching', () => {
     expect(matchStringRange(parseStringMatch('*oo'), id, start, end)).toBe(true);
     expect(matchStringRange(parseStringMatch('*foo/sa'), id, start, end)).toBe(false);
     expect(matchStringRange(parseStringMatch('*'), id, start, start)).toBe(false);
+  });
+
+  it('matches globs without exponential backtracking', () => {
+    expect(globMatch('*/ns/foo/*', 'spiffe://td/ns/foo/sa/x')).toBe(true);
+    expect(globMatch('*/ns/f*o/*', 'spiffe://td/ns/fabo/sa/x')).toBe(true);
+    expect(globMatch('*/ns/foo/*', 'spiffe://td/ns/foobar/sa/x')).toBe(false);
+    expect(globMatch('a*', 'a')).toBe(true);
+    expect(globMatch('', '')).toBe(true);
+    expect(globMatch('*a*a*a*a*a*a*a*a*a*a*b', 'a'.repeat(300))).toBe(false);
   });
 
   it('lower-cases both sides when asked (hosts)', () => {

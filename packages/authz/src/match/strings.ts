@@ -66,3 +66,30 @@ export function stringPredicate(value: string, ignoreCase = false): (input: stri
   if (ignoreCase) return (input) => matchString(m, input.toLowerCase());
   return (input) => matchString(m, input);
 }
+
+/**
+ * Whether `text` matches `pattern`, where every `*` matches any run of characters (including none) and everything else
+ * is literal. Linear-time in practice (greedy with one backtrack point), never exponential like a backtracking regex.
+ */
+export function globMatch(pattern: string, text: string): boolean {
+  let p = 0;
+  let t = 0;
+  let star = -1;
+  let mark = 0;
+  while (t < text.length) {
+    if (p < pattern.length && pattern[p] !== '*' && pattern[p] === text[t]) {
+      p++;
+      t++;
+    } else if (p < pattern.length && pattern[p] === '*') {
+      star = p++;
+      mark = t;
+    } else if (star !== -1) {
+      p = star + 1;
+      t = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.length && pattern[p] === '*') p++;
+  return p === pattern.length;
+}
