@@ -15,8 +15,12 @@ const ap = (name: string, namespace: string, spec: object) => ({
   spec,
 });
 
-/** ztunnel-shaped policies: principals, namespaces, ports, ipBlocks (the L4 attributes). */
-export function l4Mesh(applicable: number, total = 10_000): Mesh {
+/**
+ * ztunnel-shaped policies: principals, namespaces, ports, ipBlocks (the L4 attributes). With `unindexable`, rules use
+ * only principal suffixes without a namespace, namespace prefixes and IP blocks, which the rule index cannot file by
+ * identity: the worst case for it.
+ */
+export function l4Mesh(applicable: number, total = 10_000, unindexable = false): Mesh {
   const rng = seededRng(42);
   const resources: object[] = [];
   for (let i = 0; i < applicable; i++) {
@@ -28,14 +32,19 @@ export function l4Mesh(applicable: number, total = 10_000): Mesh {
         action: deny ? 'DENY' : 'ALLOW',
         rules: [
           {
-            from: [
-              {
-                source: {
-                  principals: [`cluster.local/ns/client-${i}/sa/sa-${i}`, `cluster.local/ns/client-${i}/sa/other`],
-                },
-              },
-              { source: { namespaces: [`team-${i}`], ipBlocks: ['10.0.0.0/8'] } },
-            ],
+            from: unindexable
+              ? [
+                  { source: { principals: [`*/sa/sa-${i}`] } },
+                  { source: { namespaces: [`team-${i}*`], ipBlocks: ['10.0.0.0/8'] } },
+                ]
+              : [
+                  {
+                    source: {
+                      principals: [`cluster.local/ns/client-${i}/sa/sa-${i}`, `cluster.local/ns/client-${i}/sa/other`],
+                    },
+                  },
+                  { source: { namespaces: [`team-${i}`], ipBlocks: ['10.0.0.0/8'] } },
+                ],
             to: [{ operation: { ports: [String(8000 + (i % 50)), '9090'] } }],
           },
           {

@@ -201,13 +201,25 @@ export function createAuthorizer(options: AuthorizerOptions = {}): Authorizer {
   }
   if (pas.length > 0) l4.push(staticStrictPolicy(rootNamespace));
   const index = new L4PolicyIndex(l4);
-  const selectorPolicies = aps.filter((ap) => ap.spec?.selector && !(ap.spec.targetRefs?.length || ap.spec.targetRef));
+  // Selector policies by namespace: a workload looks at its own namespace's and the root namespace's.
+  const selectorPolicies = new Map<string, AuthorizationPolicy[]>();
+  for (const ap of aps) {
+    if (!ap.spec?.selector || ap.spec.targetRefs?.length || ap.spec.targetRef) continue;
+    const ns = policyNamespace(ap.metadata, common);
+    let list = selectorPolicies.get(ns);
+    if (!list) selectorPolicies.set(ns, (list = []));
+    list.push(ap);
+  }
 
   const workloadPolicies = (w: WorkloadRef): string[] => {
     const keys = new Set<string>();
-    for (const ap of selectorPolicies) {
+    const candidates = [
+      ...(selectorPolicies.get(w.namespace) ?? []),
+      ...(w.namespace === rootNamespace ? [] : (selectorPolicies.get(rootNamespace) ?? [])),
+    ];
+    for (const ap of candidates) {
       const ns = policyNamespace(ap.metadata, common);
-      if ((ns === w.namespace || ns === rootNamespace) && selectorMatches(ap.spec!.selector!.matchLabels, w.labels)) {
+      if (selectorMatches(ap.spec!.selector!.matchLabels, w.labels)) {
         const key = `${ns}/${ap.metadata.name}`;
         if (index.get(key)) keys.add(key);
       }
@@ -237,14 +249,30 @@ export function createAuthorizer(options: AuthorizerOptions = {}): Authorizer {
     return notes.filter((n) => keys.has(n.policy) && n.at !== 'waypoint');
   };
 
+  // WorkloadAuthorizers by workload (namespace + labels), so repeated requests for a workload reuse its rule index.
+  const byWorkload = new Map<string, WorkloadAuthorizer>();
+  const authorizerFor = (w: WorkloadRef): WorkloadAuthorizer => {
+    const labels = w.labels ?? {};
+    const key = `${w.namespace}\0${Object.keys(labels)
+      .sort()
+      .map((k) => `${k}=${labels[k]}`)
+      .join('\0')}`;
+    let wa = byWorkload.get(key);
+    if (!wa) {
+      if (byWorkload.size >= 10_000) byWorkload.clear();
+      wa = index.forWorkload({ namespace: w.namespace, policies: workloadPolicies(w) });
+      byWorkload.set(key, wa);
+    }
+    return wa;
+  };
+
   const ztunnel: ZtunnelEnforcement = {
     policies: index.policies(),
     workloadPolicies,
     forWorkload: (w) => index.forWorkload({ namespace: w.namespace, policies: workloadPolicies(w) }),
-    authorize: (req) =>
-      index.forWorkload({ namespace: req.workload.namespace, policies: workloadPolicies(req.workload) }).authorize(req),
+    authorize: (req) => authorizerFor(req.workload).authorize(req),
     explain: (req) => {
-      const wa = index.forWorkload({ namespace: req.workload.namespace, policies: workloadPolicies(req.workload) });
+      const wa = authorizerFor(req.workload);
       const e = wa.explain(req);
       e.notes = ztunnelNotes(req.workload, wa.policies());
       return e;

@@ -1,7 +1,7 @@
 import { seededRng } from '@mesh/core';
 import { describe, expect, it } from 'vitest';
 import { AuthzError } from '../errors.js';
-import { L4PolicyIndex } from './engine.js';
+import { L4PolicyIndex, pinnedNamespace } from './engine.js';
 import type { L4Policy } from './model.js';
 
 const allowNs = (name: string, ns: string, from: string): L4Policy => ({
@@ -86,6 +86,9 @@ describe('L4PolicyIndex', () => {
     const w = new L4PolicyIndex().forWorkload({ namespace: 'foo' });
     const bad = [
       { source: { principal: 'not-spiffe', ip: '10.0.0.1' }, destination: { ip: '10.0.0.2', port: 80 } },
+      { source: { principal: 'td/ns/a/ns/b/sa/c', ip: '10.0.0.1' }, destination: { ip: '10.0.0.2', port: 80 } },
+      { source: { principal: 'td/x/ns/a/sa/c', ip: '10.0.0.1' }, destination: { ip: '10.0.0.2', port: 80 } },
+      { source: { principal: 'td/ns//sa/c', ip: '10.0.0.1' }, destination: { ip: '10.0.0.2', port: 80 } },
       { source: { principal: null, ip: '10.0.0' }, destination: { ip: '10.0.0.2', port: 80 } },
       { source: { principal: null, ip: '10.0.0.1' }, destination: { ip: 'x', port: 80 } },
       { source: { principal: null, ip: '10.0.0.1' }, destination: { ip: '10.0.0.2', port: 70000 } },
@@ -105,6 +108,8 @@ describe('the per-workload rule index', () => {
       pick([
         { kind: 'exact' as const, value: principal() },
         { kind: 'prefix' as const, value: 'cluster.local/ns/a/' },
+        { kind: 'prefix' as const, value: 'cluster.local/ns/' },
+        { kind: 'suffix' as const, value: '/ns/b/sa/x' },
         { kind: 'suffix' as const, value: '/sa/y' },
         { kind: 'presence' as const, value: '' as const },
       ]);
@@ -145,5 +150,16 @@ describe('the per-workload rule index', () => {
         expect(w.authorize(c)).toBe(w.authorizeByScan(c));
       }
     }
+  });
+});
+
+describe('pinnedNamespace', () => {
+  it('reads the namespace a principal prefix or suffix requires', () => {
+    expect(pinnedNamespace({ kind: 'prefix', value: 'cluster.local/ns/foo/' })).toBe('foo');
+    expect(pinnedNamespace({ kind: 'prefix', value: 'cluster.local/ns/foo' })).toBeUndefined();
+    expect(pinnedNamespace({ kind: 'suffix', value: '/ns/foo/sa/bar' })).toBe('foo');
+    expect(pinnedNamespace({ kind: 'suffix', value: 'td/ns/foo/sa/bar' })).toBe('foo');
+    expect(pinnedNamespace({ kind: 'suffix', value: 'o/sa/bar' })).toBeUndefined();
+    expect(pinnedNamespace({ kind: 'exact', value: 'td/ns/foo/sa/bar' })).toBeUndefined();
   });
 });

@@ -158,7 +158,9 @@ function loadIdentity(principal: string | null): void {
   const sa = ns === -1 ? -1 : principal.indexOf('/sa/', ns + 4);
   if (
     ns <= start ||
+    principal.indexOf('/', start) !== ns ||
     sa === -1 ||
+    principal.indexOf('/', ns + 4) !== sa ||
     principal.indexOf('/', sa + 4) !== -1 ||
     sa + 4 >= principal.length ||
     sa === ns + 4
@@ -278,8 +280,8 @@ function firstMatch(policy: CompiledL4Policy): CompiledRule | null {
 // --- per-workload rule index ------------------------------------------------------------------------------------------
 //
 // A workload's DENY rules then ALLOW rules get ordinals in evaluation order. Each rule is filed under the attribute one
-// of its clauses requires: an exact principal, an exact namespace (or a service account's namespace), or a destination
-// port; rules with no such clause go to `always`. A connection looks up its principal, namespace and port (no
+// of its clauses requires: an exact principal, a namespace (exact, a service account's, or pinned by a principal
+// prefix/suffix), or a destination port; rules with no such clause go to `always`. A connection looks up its principal, namespace and port (no
 // allocation: the namespace is hashed in place) and merges the few candidate lists by ordinal, so the first rule that
 // matches is the same one a full scan would find.
 
@@ -298,6 +300,19 @@ function hashRange(s: string, start: number, end: number): number {
 
 const allExact = (ms: StringMatch[] | null): ms is StringMatch[] =>
   ms !== null && ms.every((m) => m.kind === 'exact' && m.value.length > 0);
+
+/**
+ * The namespace a principal match pins, if any: `<td>/ns/<ns>/…*` prefixes and `*…/ns/<ns>/sa/<sa>` suffixes (an
+ * identity is always `<td>/ns/<ns>/sa/<sa>`, and service accounts have no "/").
+ */
+export function pinnedNamespace(m: StringMatch): string | undefined {
+  if (m.kind === 'prefix') return /^[^/]+\/ns\/([^/]+)\//.exec(m.value)?.[1];
+  if (m.kind === 'suffix') return /\/ns\/([^/]+)\/sa\/[^/]+$/.exec(m.value)?.[1];
+  return undefined;
+}
+
+const allPinned = (ms: StringMatch[] | null): ms is StringMatch[] =>
+  ms !== null && ms.every((m) => (m.kind === 'exact' && m.value.length > 0) || pinnedNamespace(m) !== undefined);
 
 interface RuleIndex {
   byPrincipal: Map<string, Entry[]>;
@@ -320,7 +335,7 @@ function buildRuleIndex(policies: readonly CompiledL4Policy[]): RuleIndex {
       // A clause left with no non-empty Match can never match: neither can the rule.
       if (rule.clauses.some((c) => c !== null && c.length === 0)) continue;
       // Prefer a clause that pins the identity (few rules per principal or namespace) over one that pins a port.
-      const byIdentity = (m: CompiledMatch) => allExact(m.pr) || m.sa !== null || allExact(m.ns);
+      const byIdentity = (m: CompiledMatch) => allPinned(m.pr) || m.sa !== null || allExact(m.ns);
       const clause =
         rule.clauses.find((c): c is CompiledMatch[] => c !== null && c.every(byIdentity)) ??
         rule.clauses.find((c): c is CompiledMatch[] => c !== null && c.every((m) => byIdentity(m) || m.ports !== null));
@@ -329,10 +344,15 @@ function buildRuleIndex(policies: readonly CompiledL4Policy[]): RuleIndex {
         continue;
       }
       for (const m of clause) {
-        if (allExact(m.pr)) {
+        if (allPinned(m.pr)) {
           for (const v of m.pr) {
-            add(index.byPrincipal, v.value, e);
-            add(index.byPrincipal, `spiffe://${v.value}`, e);
+            const ns = pinnedNamespace(v);
+            if (ns !== undefined) {
+              add(index.byNamespace, hashRange(ns, 0, ns.length), e);
+            } else {
+              add(index.byPrincipal, v.value, e);
+              add(index.byPrincipal, `spiffe://${v.value}`, e);
+            }
           }
         } else if (m.sa !== null) {
           for (const sa of m.sa) add(index.byNamespace, hashRange(sa.namespace, 0, sa.namespace.length), e);
