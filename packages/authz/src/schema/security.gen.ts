@@ -3,656 +3,694 @@
 // manifest: istio/istio manifests/charts/base/files/crd-all.gen.yaml at 0983e6b3f96877fe1e8ecb2e16d1be77360cd2da.
 
 export const schemaSource = {
-  repository: 'istio/istio',
-  path: 'manifests/charts/base/files/crd-all.gen.yaml',
-  commit: '0983e6b3f96877fe1e8ecb2e16d1be77360cd2da',
+  "repository": "istio/istio",
+  "path": "manifests/charts/base/files/crd-all.gen.yaml",
+  "commit": "0983e6b3f96877fe1e8ecb2e16d1be77360cd2da"
 } as const;
 
 const schema0: object = {
-  properties: {
-    spec: {
-      oneOf: [
+  "properties": {
+    "spec": {
+      "oneOf": [
         {
-          not: {
-            anyOf: [
+          "not": {
+            "anyOf": [
               {
-                required: ['provider'],
-              },
-            ],
-          },
+                "required": [
+                  "provider"
+                ]
+              }
+            ]
+          }
         },
         {
-          required: ['provider'],
-        },
+          "required": [
+            "provider"
+          ]
+        }
       ],
-      properties: {
-        action: {
-          enum: ['ALLOW', 'DENY', 'AUDIT', 'CUSTOM'],
-          type: 'string',
+      "properties": {
+        "action": {
+          "enum": [
+            "ALLOW",
+            "DENY",
+            "AUDIT",
+            "CUSTOM"
+          ],
+          "type": "string"
         },
-        provider: {
-          properties: {
-            name: {
-              type: 'string',
-            },
+        "provider": {
+          "properties": {
+            "name": {
+              "type": "string"
+            }
           },
-          type: 'object',
+          "type": "object"
         },
-        rules: {
-          items: {
-            properties: {
-              from: {
-                items: {
-                  properties: {
-                    source: {
-                      properties: {
-                        ipBlocks: {
-                          items: {
-                            type: 'string',
+        "rules": {
+          "items": {
+            "properties": {
+              "from": {
+                "items": {
+                  "properties": {
+                    "source": {
+                      "properties": {
+                        "ipBlocks": {
+                          "items": {
+                            "type": "string"
                           },
-                          type: 'array',
+                          "type": "array"
                         },
-                        namespaces: {
-                          items: {
-                            type: 'string',
+                        "namespaces": {
+                          "items": {
+                            "type": "string"
                           },
-                          type: 'array',
+                          "type": "array"
                         },
-                        notIpBlocks: {
-                          items: {
-                            type: 'string',
+                        "notIpBlocks": {
+                          "items": {
+                            "type": "string"
                           },
-                          type: 'array',
+                          "type": "array"
                         },
-                        notNamespaces: {
-                          items: {
-                            type: 'string',
+                        "notNamespaces": {
+                          "items": {
+                            "type": "string"
                           },
-                          type: 'array',
+                          "type": "array"
                         },
-                        notPrincipals: {
-                          items: {
-                            type: 'string',
+                        "notPrincipals": {
+                          "items": {
+                            "type": "string"
                           },
-                          type: 'array',
+                          "type": "array"
                         },
-                        notRemoteIpBlocks: {
-                          items: {
-                            type: 'string',
+                        "notRemoteIpBlocks": {
+                          "items": {
+                            "type": "string"
                           },
-                          type: 'array',
+                          "type": "array"
                         },
-                        notRequestPrincipals: {
-                          items: {
-                            type: 'string',
+                        "notRequestPrincipals": {
+                          "items": {
+                            "type": "string"
                           },
-                          type: 'array',
+                          "type": "array"
                         },
-                        notServiceAccounts: {
-                          items: {
-                            maxLength: 320,
-                            type: 'string',
+                        "notServiceAccounts": {
+                          "items": {
+                            "maxLength": 320,
+                            "type": "string"
                           },
-                          maxItems: 16,
-                          type: 'array',
+                          "maxItems": 16,
+                          "type": "array"
                         },
-                        principals: {
-                          items: {
-                            type: 'string',
+                        "principals": {
+                          "items": {
+                            "type": "string"
                           },
-                          type: 'array',
+                          "type": "array"
                         },
-                        remoteIpBlocks: {
-                          items: {
-                            type: 'string',
+                        "remoteIpBlocks": {
+                          "items": {
+                            "type": "string"
                           },
-                          type: 'array',
+                          "type": "array"
                         },
-                        requestPrincipals: {
-                          items: {
-                            type: 'string',
+                        "requestPrincipals": {
+                          "items": {
+                            "type": "string"
                           },
-                          type: 'array',
+                          "type": "array"
                         },
-                        serviceAccounts: {
-                          items: {
-                            maxLength: 320,
-                            type: 'string',
+                        "serviceAccounts": {
+                          "items": {
+                            "maxLength": 320,
+                            "type": "string"
                           },
-                          maxItems: 16,
-                          type: 'array',
-                        },
+                          "maxItems": 16,
+                          "type": "array"
+                        }
                       },
-                      type: 'object',
-                      'x-kubernetes-validations': [
+                      "type": "object",
+                      "x-kubernetes-validations": [
                         {
-                          message: 'Cannot set serviceAccounts with namespaces or principals',
-                          rule: '(has(self.serviceAccounts) || has(self.notServiceAccounts)) ? (!has(self.principals) &&\n!has(self.notPrincipals) && !has(self.namespaces) && !has(self.notNamespaces)) : true',
-                        },
-                      ],
-                    },
+                          "message": "Cannot set serviceAccounts with namespaces or principals",
+                          "rule": "(has(self.serviceAccounts) || has(self.notServiceAccounts)) ? (!has(self.principals) &&\n!has(self.notPrincipals) && !has(self.namespaces) && !has(self.notNamespaces)) : true"
+                        }
+                      ]
+                    }
                   },
-                  type: 'object',
+                  "type": "object"
                 },
-                maxItems: 512,
-                type: 'array',
+                "maxItems": 512,
+                "type": "array"
               },
-              to: {
-                items: {
-                  properties: {
-                    operation: {
-                      properties: {
-                        hosts: {
-                          items: {
-                            type: 'string',
+              "to": {
+                "items": {
+                  "properties": {
+                    "operation": {
+                      "properties": {
+                        "hosts": {
+                          "items": {
+                            "type": "string"
                           },
-                          type: 'array',
+                          "type": "array"
                         },
-                        methods: {
-                          items: {
-                            type: 'string',
+                        "methods": {
+                          "items": {
+                            "type": "string"
                           },
-                          type: 'array',
+                          "type": "array"
                         },
-                        notHosts: {
-                          items: {
-                            type: 'string',
+                        "notHosts": {
+                          "items": {
+                            "type": "string"
                           },
-                          type: 'array',
+                          "type": "array"
                         },
-                        notMethods: {
-                          items: {
-                            type: 'string',
+                        "notMethods": {
+                          "items": {
+                            "type": "string"
                           },
-                          type: 'array',
+                          "type": "array"
                         },
-                        notPaths: {
-                          items: {
-                            type: 'string',
+                        "notPaths": {
+                          "items": {
+                            "type": "string"
                           },
-                          type: 'array',
+                          "type": "array"
                         },
-                        notPorts: {
-                          items: {
-                            type: 'string',
+                        "notPorts": {
+                          "items": {
+                            "type": "string"
                           },
-                          type: 'array',
+                          "type": "array"
                         },
-                        paths: {
-                          items: {
-                            type: 'string',
+                        "paths": {
+                          "items": {
+                            "type": "string"
                           },
-                          type: 'array',
+                          "type": "array"
                         },
-                        ports: {
-                          items: {
-                            type: 'string',
+                        "ports": {
+                          "items": {
+                            "type": "string"
                           },
-                          type: 'array',
-                        },
+                          "type": "array"
+                        }
                       },
-                      type: 'object',
-                    },
+                      "type": "object"
+                    }
                   },
-                  type: 'object',
+                  "type": "object"
                 },
-                type: 'array',
+                "type": "array"
               },
-              when: {
-                items: {
-                  properties: {
-                    key: {
-                      type: 'string',
+              "when": {
+                "items": {
+                  "properties": {
+                    "key": {
+                      "type": "string"
                     },
-                    notValues: {
-                      items: {
-                        type: 'string',
+                    "notValues": {
+                      "items": {
+                        "type": "string"
                       },
-                      type: 'array',
+                      "type": "array"
                     },
-                    values: {
-                      items: {
-                        type: 'string',
+                    "values": {
+                      "items": {
+                        "type": "string"
                       },
-                      type: 'array',
-                    },
+                      "type": "array"
+                    }
                   },
-                  required: ['key'],
-                  type: 'object',
+                  "required": [
+                    "key"
+                  ],
+                  "type": "object"
                 },
-                type: 'array',
-              },
+                "type": "array"
+              }
             },
-            type: 'object',
+            "type": "object"
           },
-          maxItems: 512,
-          type: 'array',
+          "maxItems": 512,
+          "type": "array"
         },
-        selector: {
-          properties: {
-            matchLabels: {
-              additionalProperties: {
-                maxLength: 63,
-                type: 'string',
-                'x-kubernetes-validations': [
+        "selector": {
+          "properties": {
+            "matchLabels": {
+              "additionalProperties": {
+                "maxLength": 63,
+                "type": "string",
+                "x-kubernetes-validations": [
                   {
-                    message: 'wildcard not allowed in label value match',
-                    rule: '!self.contains("*")',
-                  },
-                ],
+                    "message": "wildcard not allowed in label value match",
+                    "rule": "!self.contains(\"*\")"
+                  }
+                ]
               },
-              maxProperties: 4096,
-              type: 'object',
-              'x-kubernetes-validations': [
+              "maxProperties": 4096,
+              "type": "object",
+              "x-kubernetes-validations": [
                 {
-                  message: 'wildcard not allowed in label key match',
-                  rule: 'self.all(key, !key.contains("*"))',
+                  "message": "wildcard not allowed in label key match",
+                  "rule": "self.all(key, !key.contains(\"*\"))"
                 },
                 {
-                  message: 'key must not be empty',
-                  rule: 'self.all(key, key.size() != 0)',
-                },
-              ],
-            },
+                  "message": "key must not be empty",
+                  "rule": "self.all(key, key.size() != 0)"
+                }
+              ]
+            }
           },
-          type: 'object',
+          "type": "object"
         },
-        targetRef: {
-          properties: {
-            group: {
-              maxLength: 253,
-              pattern: '^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
-              type: 'string',
+        "targetRef": {
+          "properties": {
+            "group": {
+              "maxLength": 253,
+              "pattern": "^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+              "type": "string"
             },
-            kind: {
-              maxLength: 63,
-              minLength: 1,
-              pattern: '^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$',
-              type: 'string',
+            "kind": {
+              "maxLength": 63,
+              "minLength": 1,
+              "pattern": "^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$",
+              "type": "string"
             },
-            name: {
-              maxLength: 253,
-              minLength: 1,
-              type: 'string',
+            "name": {
+              "maxLength": 253,
+              "minLength": 1,
+              "type": "string"
             },
-            namespace: {
-              type: 'string',
-              'x-kubernetes-validations': [
+            "namespace": {
+              "type": "string",
+              "x-kubernetes-validations": [
                 {
-                  message: 'cross namespace referencing is not currently supported',
-                  rule: 'self.size() == 0',
-                },
-              ],
-            },
+                  "message": "cross namespace referencing is not currently supported",
+                  "rule": "self.size() == 0"
+                }
+              ]
+            }
           },
-          required: ['kind', 'name'],
-          type: 'object',
+          "required": [
+            "kind",
+            "name"
+          ],
+          "type": "object"
         },
-        targetRefs: {
-          items: {
-            properties: {
-              group: {
-                maxLength: 253,
-                pattern: '^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
-                type: 'string',
+        "targetRefs": {
+          "items": {
+            "properties": {
+              "group": {
+                "maxLength": 253,
+                "pattern": "^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+                "type": "string"
               },
-              kind: {
-                maxLength: 63,
-                minLength: 1,
-                pattern: '^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$',
-                type: 'string',
+              "kind": {
+                "maxLength": 63,
+                "minLength": 1,
+                "pattern": "^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$",
+                "type": "string"
               },
-              name: {
-                maxLength: 253,
-                minLength: 1,
-                type: 'string',
+              "name": {
+                "maxLength": 253,
+                "minLength": 1,
+                "type": "string"
               },
-              namespace: {
-                type: 'string',
-                'x-kubernetes-validations': [
+              "namespace": {
+                "type": "string",
+                "x-kubernetes-validations": [
                   {
-                    message: 'cross namespace referencing is not currently supported',
-                    rule: 'self.size() == 0',
-                  },
-                ],
-              },
+                    "message": "cross namespace referencing is not currently supported",
+                    "rule": "self.size() == 0"
+                  }
+                ]
+              }
             },
-            required: ['kind', 'name'],
-            type: 'object',
+            "required": [
+              "kind",
+              "name"
+            ],
+            "type": "object"
           },
-          maxItems: 16,
-          type: 'array',
-        },
+          "maxItems": 16,
+          "type": "array"
+        }
       },
-      type: 'object',
-      'x-kubernetes-validations': [
+      "type": "object",
+      "x-kubernetes-validations": [
         {
-          message: 'only one of targetRefs or selector can be set',
-          rule: '(has(self.selector) ? 1 : 0) + (has(self.targetRef) ? 1 : 0) + (has(self.targetRefs) ? 1 : 0) <= 1',
-        },
-      ],
+          "message": "only one of targetRefs or selector can be set",
+          "rule": "(has(self.selector) ? 1 : 0) + (has(self.targetRef) ? 1 : 0) + (has(self.targetRefs) ? 1 : 0) <= 1"
+        }
+      ]
     },
-    status: {
-      type: 'object',
-      'x-kubernetes-preserve-unknown-fields': true,
-    },
+    "status": {
+      "type": "object",
+      "x-kubernetes-preserve-unknown-fields": true
+    }
   },
-  type: 'object',
+  "type": "object"
 };
 
 const schema1: object = {
-  properties: {
-    spec: {
-      properties: {
-        mtls: {
-          properties: {
-            mode: {
-              enum: ['UNSET', 'DISABLE', 'PERMISSIVE', 'STRICT'],
-              type: 'string',
-            },
-          },
-          type: 'object',
-        },
-        portLevelMtls: {
-          additionalProperties: {
-            properties: {
-              mode: {
-                enum: ['UNSET', 'DISABLE', 'PERMISSIVE', 'STRICT'],
-                type: 'string',
-              },
-            },
-            type: 'object',
-          },
-          minProperties: 1,
-          type: 'object',
-          'x-kubernetes-validations': [
-            {
-              message: 'port must be between 1-65535',
-              rule: 'self.all(key, 0 < int(key) && int(key) <= 65535)',
-            },
-          ],
-        },
-        selector: {
-          properties: {
-            matchLabels: {
-              additionalProperties: {
-                maxLength: 63,
-                type: 'string',
-                'x-kubernetes-validations': [
-                  {
-                    message: 'wildcard not allowed in label value match',
-                    rule: '!self.contains("*")',
-                  },
-                ],
-              },
-              maxProperties: 4096,
-              type: 'object',
-              'x-kubernetes-validations': [
-                {
-                  message: 'wildcard not allowed in label key match',
-                  rule: 'self.all(key, !key.contains("*"))',
-                },
-                {
-                  message: 'key must not be empty',
-                  rule: 'self.all(key, key.size() != 0)',
-                },
+  "properties": {
+    "spec": {
+      "properties": {
+        "mtls": {
+          "properties": {
+            "mode": {
+              "enum": [
+                "UNSET",
+                "DISABLE",
+                "PERMISSIVE",
+                "STRICT"
               ],
-            },
+              "type": "string"
+            }
           },
-          type: 'object',
+          "type": "object"
         },
+        "portLevelMtls": {
+          "additionalProperties": {
+            "properties": {
+              "mode": {
+                "enum": [
+                  "UNSET",
+                  "DISABLE",
+                  "PERMISSIVE",
+                  "STRICT"
+                ],
+                "type": "string"
+              }
+            },
+            "type": "object"
+          },
+          "minProperties": 1,
+          "type": "object",
+          "x-kubernetes-validations": [
+            {
+              "message": "port must be between 1-65535",
+              "rule": "self.all(key, 0 < int(key) && int(key) <= 65535)"
+            }
+          ]
+        },
+        "selector": {
+          "properties": {
+            "matchLabels": {
+              "additionalProperties": {
+                "maxLength": 63,
+                "type": "string",
+                "x-kubernetes-validations": [
+                  {
+                    "message": "wildcard not allowed in label value match",
+                    "rule": "!self.contains(\"*\")"
+                  }
+                ]
+              },
+              "maxProperties": 4096,
+              "type": "object",
+              "x-kubernetes-validations": [
+                {
+                  "message": "wildcard not allowed in label key match",
+                  "rule": "self.all(key, !key.contains(\"*\"))"
+                },
+                {
+                  "message": "key must not be empty",
+                  "rule": "self.all(key, key.size() != 0)"
+                }
+              ]
+            }
+          },
+          "type": "object"
+        }
       },
-      type: 'object',
-      'x-kubernetes-validations': [
+      "type": "object",
+      "x-kubernetes-validations": [
         {
-          message: 'portLevelMtls requires selector',
-          rule: 'has(self.portLevelMtls) ? (((has(self.selector) && has(self.selector.matchLabels)) ? self.selector.matchLabels : {}).size() > 0) : true',
-        },
-      ],
+          "message": "portLevelMtls requires selector",
+          "rule": "has(self.portLevelMtls) ? (((has(self.selector) && has(self.selector.matchLabels)) ? self.selector.matchLabels : {}).size() > 0) : true"
+        }
+      ]
     },
-    status: {
-      type: 'object',
-      'x-kubernetes-preserve-unknown-fields': true,
-    },
+    "status": {
+      "type": "object",
+      "x-kubernetes-preserve-unknown-fields": true
+    }
   },
-  type: 'object',
+  "type": "object"
 };
 
 const schema2: object = {
-  properties: {
-    spec: {
-      properties: {
-        jwtRules: {
-          items: {
-            properties: {
-              audiences: {
-                items: {
-                  minLength: 1,
-                  type: 'string',
+  "properties": {
+    "spec": {
+      "properties": {
+        "jwtRules": {
+          "items": {
+            "properties": {
+              "audiences": {
+                "items": {
+                  "minLength": 1,
+                  "type": "string"
                 },
-                type: 'array',
+                "type": "array"
               },
-              forwardOriginalToken: {
-                type: 'boolean',
+              "forwardOriginalToken": {
+                "type": "boolean"
               },
-              fromCookies: {
-                items: {
-                  minLength: 1,
-                  type: 'string',
+              "fromCookies": {
+                "items": {
+                  "minLength": 1,
+                  "type": "string"
                 },
-                type: 'array',
+                "type": "array"
               },
-              fromHeaders: {
-                items: {
-                  properties: {
-                    name: {
-                      minLength: 1,
-                      type: 'string',
+              "fromHeaders": {
+                "items": {
+                  "properties": {
+                    "name": {
+                      "minLength": 1,
+                      "type": "string"
                     },
-                    prefix: {
-                      type: 'string',
-                    },
+                    "prefix": {
+                      "type": "string"
+                    }
                   },
-                  required: ['name'],
-                  type: 'object',
+                  "required": [
+                    "name"
+                  ],
+                  "type": "object"
                 },
-                type: 'array',
+                "type": "array"
               },
-              fromParams: {
-                items: {
-                  minLength: 1,
-                  type: 'string',
+              "fromParams": {
+                "items": {
+                  "minLength": 1,
+                  "type": "string"
                 },
-                type: 'array',
+                "type": "array"
               },
-              issuer: {
-                minLength: 1,
-                type: 'string',
+              "issuer": {
+                "minLength": 1,
+                "type": "string"
               },
-              jwks: {
-                type: 'string',
+              "jwks": {
+                "type": "string"
               },
-              jwksUri: {
-                maxLength: 2048,
-                minLength: 1,
-                type: 'string',
-                'x-kubernetes-validations': [
+              "jwksUri": {
+                "maxLength": 2048,
+                "minLength": 1,
+                "type": "string",
+                "x-kubernetes-validations": [
                   {
-                    message: 'url must have scheme http:// or https://',
-                    rule: 'url(self).getScheme() in ["http", "https"]',
-                  },
-                ],
+                    "message": "url must have scheme http:// or https://",
+                    "rule": "url(self).getScheme() in [\"http\", \"https\"]"
+                  }
+                ]
               },
-              jwks_uri: {
-                maxLength: 2048,
-                minLength: 1,
-                type: 'string',
-                'x-kubernetes-validations': [
+              "jwks_uri": {
+                "maxLength": 2048,
+                "minLength": 1,
+                "type": "string",
+                "x-kubernetes-validations": [
                   {
-                    message: 'url must have scheme http:// or https://',
-                    rule: 'url(self).getScheme() in ["http", "https"]',
-                  },
-                ],
+                    "message": "url must have scheme http:// or https://",
+                    "rule": "url(self).getScheme() in [\"http\", \"https\"]"
+                  }
+                ]
               },
-              outputClaimToHeaders: {
-                items: {
-                  properties: {
-                    claim: {
-                      minLength: 1,
-                      type: 'string',
+              "outputClaimToHeaders": {
+                "items": {
+                  "properties": {
+                    "claim": {
+                      "minLength": 1,
+                      "type": "string"
                     },
-                    header: {
-                      minLength: 1,
-                      pattern: '^[-_A-Za-z0-9]+$',
-                      type: 'string',
-                    },
+                    "header": {
+                      "minLength": 1,
+                      "pattern": "^[-_A-Za-z0-9]+$",
+                      "type": "string"
+                    }
                   },
-                  required: ['header', 'claim'],
-                  type: 'object',
+                  "required": [
+                    "header",
+                    "claim"
+                  ],
+                  "type": "object"
                 },
-                type: 'array',
+                "type": "array"
               },
-              outputPayloadToHeader: {
-                type: 'string',
+              "outputPayloadToHeader": {
+                "type": "string"
               },
-              timeout: {
-                type: 'string',
-                'x-kubernetes-validations': [
+              "timeout": {
+                "type": "string",
+                "x-kubernetes-validations": [
                   {
-                    message: 'must be a valid duration greater than 1ms',
-                    rule: "duration(self) >= duration('1ms')",
-                  },
-                ],
-              },
+                    "message": "must be a valid duration greater than 1ms",
+                    "rule": "duration(self) >= duration('1ms')"
+                  }
+                ]
+              }
             },
-            type: 'object',
-            'x-kubernetes-validations': [
+            "type": "object",
+            "x-kubernetes-validations": [
               {
-                message: 'only one of jwks or jwksUri can be set',
-                rule: '(has(self.jwksUri) ? 1 : 0) + (has(self.jwks_uri) ? 1 : 0) + (has(self.jwks) ? 1 : 0) <= 1',
+                "message": "only one of jwks or jwksUri can be set",
+                "rule": "(has(self.jwksUri) ? 1 : 0) + (has(self.jwks_uri) ? 1 : 0) + (has(self.jwks) ? 1 : 0) <= 1"
+              }
+            ]
+          },
+          "maxItems": 4096,
+          "type": "array"
+        },
+        "selector": {
+          "properties": {
+            "matchLabels": {
+              "additionalProperties": {
+                "maxLength": 63,
+                "type": "string",
+                "x-kubernetes-validations": [
+                  {
+                    "message": "wildcard not allowed in label value match",
+                    "rule": "!self.contains(\"*\")"
+                  }
+                ]
               },
+              "maxProperties": 4096,
+              "type": "object",
+              "x-kubernetes-validations": [
+                {
+                  "message": "wildcard not allowed in label key match",
+                  "rule": "self.all(key, !key.contains(\"*\"))"
+                },
+                {
+                  "message": "key must not be empty",
+                  "rule": "self.all(key, key.size() != 0)"
+                }
+              ]
+            }
+          },
+          "type": "object"
+        },
+        "targetRef": {
+          "properties": {
+            "group": {
+              "maxLength": 253,
+              "pattern": "^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+              "type": "string"
+            },
+            "kind": {
+              "maxLength": 63,
+              "minLength": 1,
+              "pattern": "^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$",
+              "type": "string"
+            },
+            "name": {
+              "maxLength": 253,
+              "minLength": 1,
+              "type": "string"
+            },
+            "namespace": {
+              "type": "string",
+              "x-kubernetes-validations": [
+                {
+                  "message": "cross namespace referencing is not currently supported",
+                  "rule": "self.size() == 0"
+                }
+              ]
+            }
+          },
+          "required": [
+            "kind",
+            "name"
+          ],
+          "type": "object"
+        },
+        "targetRefs": {
+          "items": {
+            "properties": {
+              "group": {
+                "maxLength": 253,
+                "pattern": "^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+                "type": "string"
+              },
+              "kind": {
+                "maxLength": 63,
+                "minLength": 1,
+                "pattern": "^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$",
+                "type": "string"
+              },
+              "name": {
+                "maxLength": 253,
+                "minLength": 1,
+                "type": "string"
+              },
+              "namespace": {
+                "type": "string",
+                "x-kubernetes-validations": [
+                  {
+                    "message": "cross namespace referencing is not currently supported",
+                    "rule": "self.size() == 0"
+                  }
+                ]
+              }
+            },
+            "required": [
+              "kind",
+              "name"
             ],
+            "type": "object"
           },
-          maxItems: 4096,
-          type: 'array',
-        },
-        selector: {
-          properties: {
-            matchLabels: {
-              additionalProperties: {
-                maxLength: 63,
-                type: 'string',
-                'x-kubernetes-validations': [
-                  {
-                    message: 'wildcard not allowed in label value match',
-                    rule: '!self.contains("*")',
-                  },
-                ],
-              },
-              maxProperties: 4096,
-              type: 'object',
-              'x-kubernetes-validations': [
-                {
-                  message: 'wildcard not allowed in label key match',
-                  rule: 'self.all(key, !key.contains("*"))',
-                },
-                {
-                  message: 'key must not be empty',
-                  rule: 'self.all(key, key.size() != 0)',
-                },
-              ],
-            },
-          },
-          type: 'object',
-        },
-        targetRef: {
-          properties: {
-            group: {
-              maxLength: 253,
-              pattern: '^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
-              type: 'string',
-            },
-            kind: {
-              maxLength: 63,
-              minLength: 1,
-              pattern: '^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$',
-              type: 'string',
-            },
-            name: {
-              maxLength: 253,
-              minLength: 1,
-              type: 'string',
-            },
-            namespace: {
-              type: 'string',
-              'x-kubernetes-validations': [
-                {
-                  message: 'cross namespace referencing is not currently supported',
-                  rule: 'self.size() == 0',
-                },
-              ],
-            },
-          },
-          required: ['kind', 'name'],
-          type: 'object',
-        },
-        targetRefs: {
-          items: {
-            properties: {
-              group: {
-                maxLength: 253,
-                pattern: '^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
-                type: 'string',
-              },
-              kind: {
-                maxLength: 63,
-                minLength: 1,
-                pattern: '^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$',
-                type: 'string',
-              },
-              name: {
-                maxLength: 253,
-                minLength: 1,
-                type: 'string',
-              },
-              namespace: {
-                type: 'string',
-                'x-kubernetes-validations': [
-                  {
-                    message: 'cross namespace referencing is not currently supported',
-                    rule: 'self.size() == 0',
-                  },
-                ],
-              },
-            },
-            required: ['kind', 'name'],
-            type: 'object',
-          },
-          maxItems: 16,
-          type: 'array',
-        },
+          "maxItems": 16,
+          "type": "array"
+        }
       },
-      type: 'object',
-      'x-kubernetes-validations': [
+      "type": "object",
+      "x-kubernetes-validations": [
         {
-          message: 'only one of targetRefs or selector can be set',
-          rule: '(has(self.selector) ? 1 : 0) + (has(self.targetRef) ? 1 : 0) + (has(self.targetRefs) ? 1 : 0) <= 1',
-        },
-      ],
+          "message": "only one of targetRefs or selector can be set",
+          "rule": "(has(self.selector) ? 1 : 0) + (has(self.targetRef) ? 1 : 0) + (has(self.targetRefs) ? 1 : 0) <= 1"
+        }
+      ]
     },
-    status: {
-      type: 'object',
-      'x-kubernetes-preserve-unknown-fields': true,
-    },
+    "status": {
+      "type": "object",
+      "x-kubernetes-preserve-unknown-fields": true
+    }
   },
-  type: 'object',
+  "type": "object"
 };
 
 export const crdSchemas: Readonly<Record<string, object>> = {
-  'security.istio.io/v1/AuthorizationPolicy': schema0,
-  'security.istio.io/v1/PeerAuthentication': schema1,
-  'security.istio.io/v1/RequestAuthentication': schema2,
-  'security.istio.io/v1beta1/AuthorizationPolicy': schema0,
-  'security.istio.io/v1beta1/PeerAuthentication': schema1,
-  'security.istio.io/v1beta1/RequestAuthentication': schema2,
+  "security.istio.io/v1/AuthorizationPolicy": schema0,
+  "security.istio.io/v1/PeerAuthentication": schema1,
+  "security.istio.io/v1/RequestAuthentication": schema2,
+  "security.istio.io/v1beta1/AuthorizationPolicy": schema0,
+  "security.istio.io/v1beta1/PeerAuthentication": schema1,
+  "security.istio.io/v1beta1/RequestAuthentication": schema2,
 };
