@@ -4,7 +4,7 @@ import { createAuthorizer } from '../authorizer.js';
 import { AuthzError } from '../errors.js';
 import { L4PolicyIndex } from '../ztunnel/engine.js';
 import type { L4Policy } from '../ztunnel/model.js';
-import { authorizationResourceName, fromAuthorization, toAuthorization } from './authorization.js';
+import { applyAuthorization, authorizationResourceName, fromAuthorization, toAuthorization } from './authorization.js';
 
 const policy: L4Policy = {
   name: 'p',
@@ -56,10 +56,11 @@ describe('istio.security.Authorization converter', () => {
         },
       ],
     });
-    const received = authz.ztunnel.policies.map(
-      (p) => fromAuthorization(Authorization.decode(Authorization.encode(toAuthorization(p)))).policy,
-    );
-    const w = new L4PolicyIndex(received).forWorkload({ namespace: 'foo' });
+    const index = new L4PolicyIndex();
+    for (const p of authz.ztunnel.policies) {
+      expect(applyAuthorization(index, Authorization.decode(Authorization.encode(toAuthorization(p))))).toEqual([]);
+    }
+    const w = index.forWorkload({ namespace: 'foo' });
     const c = {
       source: { principal: 'cluster.local/ns/bar/sa/x', ip: '10.0.0.1' },
       destination: { ip: '10.0.0.2', port: 80 },

@@ -10,6 +10,7 @@ import {
 import { AuthzError } from '../errors.js';
 import { cidrBytes, cidrFromBytes, parseCidr } from '../match/ip.js';
 import type { StringMatch } from '../match/strings.js';
+import type { L4PolicyIndex } from '../ztunnel/engine.js';
 import type { L4Match, L4Policy, L4Scope } from '../ztunnel/model.js';
 
 const SCOPES: Record<L4Scope, Scope> = {
@@ -168,3 +169,13 @@ export function fromAuthorization(message: Authorization): FromAuthorizationResu
 
 /** The xDS resource name of a policy. */
 export const authorizationResourceName = (p: { namespace: string; name: string }) => `${p.namespace}/${p.name}`;
+
+/**
+ * Applies one received Authorization resource to ztunnel's index (an xDS upsert). Returns ztunnel's warnings about
+ * entries it skipped; throws ERR_AUTHZ_INVALID_XDS for a resource ztunnel would reject (NACK it).
+ */
+export function applyAuthorization(index: L4PolicyIndex, message: Authorization): string[] {
+  const { policy, warnings } = fromAuthorization(message);
+  index.upsert(policy);
+  return warnings;
+}
