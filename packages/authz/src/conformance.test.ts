@@ -24,6 +24,8 @@ interface Expect {
   /** Validation: each listed issue must be reported (path exact, message substring). */
   invalid?: { path: string; message?: string; document?: number }[];
   warnings?: { path: string; message?: string }[];
+  /** Paths that must have no warning. */
+  noWarningsAt?: string[];
   valid?: boolean;
   /** ztunnel: the policies the workload lists, in order. */
   workloadPolicies?: string[];
@@ -60,7 +62,7 @@ function run(suite: Suite, c: Case): void {
   const text = c.policies ?? suite.policies ?? '';
   const options = { ...suite.options, ...c.options };
   const e = c.expect;
-  if (e.invalid || e.valid !== undefined || e.warnings) {
+  if (e.invalid || e.valid !== undefined || e.warnings || e.noWarningsAt) {
     let issues: readonly ValidationIssue[] = [];
     try {
       issues = createAuthorizer({ ...options, documents: parseYaml(text, { file: `${c.id}.yaml` }) }).issues;
@@ -89,6 +91,10 @@ function run(suite: Suite, c: Case): void {
         (i) => i.severity === 'warning' && i.path === want.path && (!want.message || i.message.includes(want.message)),
       );
       expect(hit, `no warning at ${want.path}; got:\n${issues.map(formatIssue).join('\n')}`).toBeDefined();
+    }
+    for (const path of e.noWarningsAt ?? []) {
+      const hit = issues.find((i) => i.severity === 'warning' && i.path === path);
+      expect(hit, `unexpected warning at ${path}: ${hit ? formatIssue(hit) : ''}`).toBeUndefined();
     }
     return;
   }

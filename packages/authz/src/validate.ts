@@ -279,13 +279,30 @@ const OPERATION_LISTS = [
   'notPaths',
 ] as const satisfies readonly (keyof Operation)[];
 const IP_FIELDS = new Set(['ipBlocks', 'notIpBlocks', 'remoteIpBlocks', 'notRemoteIpBlocks']);
-const HTTP_SOURCE_FIELDS = [
-  'requestPrincipals',
-  'notRequestPrincipals',
+// Fields whose presence makes a `from` count as TCP-capable for the webhook's DENY warning (validation.go).
+const TCP_SOURCE_FIELDS: ReadonlySet<string> = new Set([
+  'principals',
+  'notPrincipals',
+  'ipBlocks',
+  'notIpBlocks',
+  'namespaces',
+  'notNamespaces',
   'remoteIpBlocks',
   'notRemoteIpBlocks',
-] as const;
-const HTTP_OPERATION_FIELDS = ['hosts', 'notHosts', 'methods', 'notMethods', 'paths', 'notPaths'] as const;
+  'serviceAccounts',
+  'notServiceAccounts',
+]);
+// Source fields the webhook rejects in CUSTOM policies.
+const CUSTOM_UNSUPPORTED_SOURCE: ReadonlySet<string> = new Set([
+  'principals',
+  'notPrincipals',
+  'namespaces',
+  'notNamespaces',
+  'serviceAccounts',
+  'notServiceAccounts',
+  'requestPrincipals',
+  'notRequestPrincipals',
+]);
 
 export function isPort(value: string): boolean {
   return /^[0-9]{1,5}$/.test(value) && Number(value) <= 65535;
@@ -405,61 +422,58 @@ function authorizationPolicyIssues(p: AuthorizationPolicy, push: Push): void {
       push(joinPath(rp, 'from'), '`from` must not be empty; remove it to match any source');
     if (rule.to && rule.to.length === 0)
       push(joinPath(rp, 'to'), '`to` must not be empty; remove it to match any operation');
-    let httpOnly = true;
-    let anything = false;
+    // Istio's webhook warning, to the letter: a DENY rule whose `from` has no TCP field (and no `to`), or whose `to`
+    // has no port, matches every TCP connection at sidecars and waypoints (conditions do not count).
+    let fromExists = false;
+    let toExists = false;
+    let tcpInFrom = false;
+    let tcpInTo = false;
     (rule.from ?? []).forEach((f, i) => {
       const sp = joinPath(joinPath(joinPath(rp, 'from'), i), 'source');
       const source = f.source;
-      if (!source || SOURCE_LISTS.every((k) => !source[k]?.length)) {
+      if (!source) {
         push(sp, '`source` must not be empty');
         return;
       }
+      fromExists = true;
+      if (SOURCE_LISTS.every((k) => !source[k]?.length)) push(sp, '`source` must not be empty');
       for (const k of SOURCE_LISTS) {
         source[k]?.forEach((v, j) => checkValue(k, v, joinPath(joinPath(sp, k), j), push));
-        if (source[k]?.length) {
-          anything = true;
-          if (!(HTTP_SOURCE_FIELDS as readonly string[]).includes(k)) httpOnly = false;
+        if (source[k] !== undefined && TCP_SOURCE_FIELDS.has(k)) tcpInFrom = true;
+        if (action === 'CUSTOM' && source[k]?.length && CUSTOM_UNSUPPORTED_SOURCE.has(k)) {
+          push(joinPath(sp, k), `${k} is not supported with the CUSTOM action`);
         }
       }
     });
     (rule.to ?? []).forEach((t, i) => {
       const op = joinPath(joinPath(joinPath(rp, 'to'), i), 'operation');
       const operation = t.operation;
-      if (!operation || OPERATION_LISTS.every((k) => !operation[k]?.length)) {
+      if (!operation) {
         push(op, '`operation` must not be empty');
         return;
       }
+      toExists = true;
+      if (OPERATION_LISTS.every((k) => !operation[k]?.length)) push(op, '`operation` must not be empty');
       for (const k of OPERATION_LISTS) {
         operation[k]?.forEach((v, j) => checkValue(k, v, joinPath(joinPath(op, k), j), push));
-        if (operation[k]?.length) {
-          anything = true;
-          if (!(HTTP_OPERATION_FIELDS as readonly string[]).includes(k)) httpOnly = false;
-        }
       }
+      if (operation.ports !== undefined || operation.notPorts !== undefined) tcpInTo = true;
     });
     (rule.when ?? []).forEach((c, i) => {
-      checkCondition(c, joinPath(joinPath(rp, 'when'), i), push);
-      const parsed = parseConditionKey(c.key);
-      anything = true;
+      const cp = joinPath(joinPath(rp, 'when'), i);
+      checkCondition(c, cp, push);
       if (
-        'key' in parsed &&
-        ![
-          'request.headers',
-          'request.auth.claims',
-          'request.auth.principal',
-          'request.auth.audiences',
-          'request.auth.presenter',
-          'remote.ip',
-          'experimental.envoy.filters',
-        ].includes(parsed.key.kind)
+        action === 'CUSTOM' &&
+        (['source.namespace', 'source.serviceAccount', 'source.principal'].includes(c.key) ||
+          c.key.startsWith('request.auth.'))
       ) {
-        httpOnly = false;
+        push(joinPath(cp, 'key'), `${c.key} is not supported with the CUSTOM action`);
       }
     });
-    if (action === 'DENY' && anything && httpOnly) {
+    if (action === 'DENY' && ((fromExists && !toExists && !tcpInFrom) || (toExists && !tcpInTo))) {
       push(
         rp,
-        'this DENY rule uses only HTTP attributes: sidecars and waypoints deny all traffic to TCP ports with it, and ztunnel ignores it',
+        'this DENY rule uses only HTTP attributes: sidecars and waypoints deny all traffic to TCP ports under its scope with it (specify the port), and ztunnel ignores it',
         'warning',
       );
     }
@@ -480,8 +494,41 @@ function peerAuthenticationIssues(_p: PeerAuthentication, _push: Push): void {
 
 function requestAuthenticationIssues(p: RequestAuthentication, push: Push): void {
   (p.spec?.jwtRules ?? []).forEach((rule, i) => {
-    if (!rule.issuer) push(joinPath(joinPath('spec.jwtRules', i), 'issuer'), 'issuer must be set');
+    const at = joinPath('spec.jwtRules', i);
+    if (!rule.issuer && !rule.jwksUri) push(at, 'issuer or jwksUri must be set');
+    if (rule.jwks !== undefined && rule.jwks !== '') {
+      let keys: unknown;
+      try {
+        keys = (JSON.parse(rule.jwks) as { keys?: unknown }).keys;
+      } catch {
+        keys = undefined;
+      }
+      if (!Array.isArray(keys))
+        push(joinPath(at, 'jwks'), 'jwks is not a JSON Web Key Set (a JSON object with a "keys" array)');
+    }
   });
+}
+
+// Kubernetes label syntax (the webhook validates selectors with it).
+const LABEL_NAME = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function labelIssues(labels: Record<string, string> | undefined, path: string, push: Push): void {
+  for (const [key, value] of Object.entries(labels ?? {})) {
+    const at = joinPath(path, key);
+    const slash = key.lastIndexOf('/');
+    const prefix = slash === -1 ? undefined : key.slice(0, slash);
+    const name = slash === -1 ? key : key.slice(slash + 1);
+    if (
+      name.length === 0 ||
+      name.length > 63 ||
+      !LABEL_NAME.test(name) ||
+      (prefix !== undefined && (prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix)))
+    ) {
+      push(at, `"${key}" is not a valid label key`);
+    }
+    if (value.length > 0 && !LABEL_NAME.test(value)) push(at, `"${value}" is not a valid label value`);
+  }
 }
 
 /** Validates one object that should be a security.istio.io resource. Never throws for bad input. */
@@ -544,6 +591,7 @@ export function validateResource(input: unknown, options: ValidateOptions = {}):
   walkCel(schema.raw, obj, '', cel);
   for (const m of cel) push(m.path, m.message);
   const typed = obj as unknown as SecurityResource;
+  labelIssues(typed.spec?.selector?.matchLabels, 'spec.selector.matchLabels', push);
   if (typed.kind === 'AuthorizationPolicy') authorizationPolicyIssues(typed, push);
   else if (typed.kind === 'PeerAuthentication') peerAuthenticationIssues(typed, push);
   else requestAuthenticationIssues(typed, push);
