@@ -86,8 +86,12 @@ export function parseConditionKey(key: string): { key: ConditionKey } | { error:
   for (const [removed, why] of Object.entries(REMOVED)) {
     if (key === removed || key.startsWith(`${removed}[`)) return { error: why };
   }
-  if (key.startsWith('request.headers')) {
-    const parts = brackets(key.slice('request.headers'.length));
+  // request.experimental.inline.headers[...] is newer Istio's variant of request.headers[...]; matched the same way.
+  const headerPrefix = key.startsWith('request.experimental.inline.headers')
+    ? 'request.experimental.inline.headers'
+    : 'request.headers';
+  if (key.startsWith(headerPrefix)) {
+    const parts = brackets(key.slice(headerPrefix.length));
     if (parts?.length === 1) return { key: { kind: 'request.headers', header: parts[0]!.toLowerCase() } };
     return { error: `"${key}" must have the form request.headers[<header name>]` };
   }

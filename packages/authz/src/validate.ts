@@ -305,7 +305,7 @@ const CUSTOM_UNSUPPORTED_SOURCE: ReadonlySet<string> = new Set([
 ]);
 
 export function isPort(value: string): boolean {
-  return /^[0-9]{1,5}$/.test(value) && Number(value) <= 65535;
+  return /^[0-9]+$/.test(value) && Number(value) <= 65535;
 }
 
 function wildcardPlacementOk(value: string): boolean {

@@ -163,5 +163,10 @@ describe('paths', () => {
     expect(pathPredicate('/api*')('/apis')).toBe(true);
     expect(pathTemplateProblem('/a/{**}')).toBeUndefined();
     expect(pathTemplateProblem('a/{*}')).toMatch(/start with/);
+    expect(pathTemplateProblem('/a/{**}/b')).toBeUndefined();
+    expect(pathTemplateProblem('/a/{**}/{*}')).toMatch(/last operator/);
+    expect(pathTemplateProblem('/a//{*}')).toMatch(/not a valid literal/);
+    expect(pathTemplateProblem('/a b/{*}')).toMatch(/not a valid literal/);
+    expect(pathPredicate('/a/{**}/b')('/a/x/y/b')).toBe(true);
   });
 });

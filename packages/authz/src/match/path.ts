@@ -62,17 +62,25 @@ export function isPathTemplate(value: string): boolean {
   return value.includes('{*}') || value.includes('{**}');
 }
 
+// RFC 3986 pchar: what a literal segment of a path template may contain (Istio's CheckValidPathTemplate).
+const VALID_LITERAL = /^[a-zA-Z0-9\-._~%!$&'()+,;:@=]+$/;
+
 /** Why a path template is invalid, or undefined when it is valid (Istio's validation rules). */
 export function pathTemplateProblem(value: string): string | undefined {
   if (!value.startsWith('/')) return 'a path template must start with "/"';
-  const segments = value.slice(1).split('/');
-  for (let i = 0; i < segments.length; i++) {
-    const s = segments[i]!;
-    if (s.includes('{') || s.includes('}')) {
-      if (s !== '{*}' && s !== '{**}') return `segment "${s}" mixes an operator with other characters`;
-      if (s === '{**}' && i !== segments.length - 1) return '{**} must be the last operator';
-    } else if (s.includes('*')) {
-      return 'a path template cannot also use * or ** wildcards';
+  let matchAnySeen = false;
+  for (const segment of value.replace(/^\/+|\/+$/g, '').split('/')) {
+    if (segment === '{*}' || segment === '{**}') {
+      if (matchAnySeen) return '{**} must be the last operator';
+      if (segment === '{**}') matchAnySeen = true;
+      continue;
+    }
+    if (segment.includes('{') || segment.includes('}'))
+      return `segment "${segment}" mixes an operator with other characters`;
+    if (!VALID_LITERAL.test(segment)) {
+      return segment.includes('*')
+        ? 'a path template cannot also use * or ** wildcards'
+        : `segment "${segment}" is not a valid literal (RFC 3986 pchar)`;
     }
   }
   return undefined;
