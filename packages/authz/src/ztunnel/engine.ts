@@ -237,19 +237,20 @@ function anyServiceAccount(matches: ServiceAccountMatch[]): boolean {
   return false;
 }
 
+// Every populated field must hold, so the order only changes the cost: cheapest first.
 function matchOne(m: CompiledMatch): boolean {
-  if (m.dst !== null && !anyCidr(m.dst, scratch.dst)) return false;
-  if (m.notDst !== null && anyCidr(m.notDst, scratch.dst)) return false;
-  if (m.src !== null && !anyCidr(m.src, scratch.src)) return false;
-  if (m.notSrc !== null && anyCidr(m.notSrc, scratch.src)) return false;
   if (m.ports !== null && !anyPort(m.ports, scratch.port)) return false;
   if (m.notPorts !== null && anyPort(m.notPorts, scratch.port)) return false;
-  if (m.sa !== null && !anyServiceAccount(m.sa)) return false;
-  if (m.notSa !== null && anyServiceAccount(m.notSa)) return false;
-  if (m.pr !== null && !anyPrincipal(m.pr)) return false;
-  if (m.notPr !== null && anyPrincipal(m.notPr)) return false;
   if (m.ns !== null && !anyNamespace(m.ns)) return false;
   if (m.notNs !== null && anyNamespace(m.notNs)) return false;
+  if (m.pr !== null && !anyPrincipal(m.pr)) return false;
+  if (m.notPr !== null && anyPrincipal(m.notPr)) return false;
+  if (m.sa !== null && !anyServiceAccount(m.sa)) return false;
+  if (m.notSa !== null && anyServiceAccount(m.notSa)) return false;
+  if (m.src !== null && !anyCidr(m.src, scratch.src)) return false;
+  if (m.notSrc !== null && anyCidr(m.notSrc, scratch.src)) return false;
+  if (m.dst !== null && !anyCidr(m.dst, scratch.dst)) return false;
+  if (m.notDst !== null && anyCidr(m.notDst, scratch.dst)) return false;
   return true;
 }
 
