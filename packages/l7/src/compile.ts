@@ -152,6 +152,8 @@ const enum PathKind {
 
 interface CompiledMatch {
   index: number;
+  /** "<resource> spec.http[i].match[j] matched", built once. */
+  reason: string | null;
   /** The route's info with this match's index (shared by every decision through this match). */
   info: RouteInfo | null;
   never: boolean;
@@ -189,6 +191,8 @@ interface RedirectSpec {
 
 interface CompiledRoute {
   info: RouteInfo;
+  /** Explanations, built once. */
+  reasons: { matched: string; redirect: string; direct: string };
   matches: CompiledMatch[];
   backends: WeightedBackend[];
   cumulative: Float64Array;
@@ -454,6 +458,7 @@ class Context {
     }
     const compiled: CompiledMatch = {
       index,
+      reason: null,
       info: null,
       never,
       port: m.port ?? 0,
@@ -757,6 +762,7 @@ class Context {
   private compileGatewayMatch(m: GatewayHTTPRouteMatch, index: number): CompiledMatch {
     const compiled: CompiledMatch = {
       index,
+      reason: null,
       info: null,
       never: false,
       port: 0,
@@ -956,7 +962,7 @@ class Context {
     };
   }
 
-  private finish(r: Omit<CompiledRoute, 'cumulative' | 'total'>): CompiledRoute {
+  private finish(r: Omit<CompiledRoute, 'cumulative' | 'total' | 'reasons'>): CompiledRoute {
     const total = r.backends.reduce((s, b) => s + b.configuredWeight, 0);
     const backends = r.backends.map((b) =>
       total > 0 && b.weight !== b.configuredWeight / total ? { ...b, weight: b.configuredWeight / total } : b,
@@ -967,9 +973,19 @@ class Context {
       acc += b.configuredWeight;
       cumulative[i] = acc;
     });
-    for (const m of r.matches)
+    for (const m of r.matches) {
       m.info = r.info.kind === 'VirtualService' ? Object.freeze({ ...r.info, matchIndex: m.index }) : r.info;
-    return { ...r, backends, cumulative, total: acc };
+      m.reason = `${describe(m.info)} matched`;
+    }
+    const d = describe(r.info);
+    const reasons = {
+      matched: `${d} matched`,
+      redirect: `${d} redirects`,
+      direct: r.directResponse
+        ? `${d} answers directly with ${r.directResponse.status}${r.backends.length === 0 && r.info.kind !== 'VirtualService' ? ' (no usable backendRefs)' : ''}`
+        : '',
+    };
+    return { ...r, backends, cumulative, total: acc, reasons };
   }
 }
 
@@ -983,9 +999,9 @@ class Table implements RouteTable {
   readonly diagnostics: readonly CompileDiagnostic[];
   readonly #compiled: CompiledRoute[];
   readonly #normalization: PathNormalization;
-  readonly #proxy: ProxyRef;
   readonly #needsQuery: boolean;
   readonly #needsLower: boolean;
+  readonly #noRoute: string;
 
   constructor(
     ctx: Context,
@@ -997,9 +1013,9 @@ class Table implements RouteTable {
     this.routes = Object.freeze(compiled.map((r) => r.info));
     this.diagnostics = Object.freeze([...ctx.diagnostics]);
     this.#normalization = ctx.normalization;
-    this.#proxy = ctx.proxy;
     this.#needsQuery = compiled.some((r) => r.matches.some((m) => m.query.length > 0));
     this.#needsLower = compiled.some((r) => r.matches.some((m) => m.ignoreCase));
+    this.#noRoute = `no route matched (${compiled.length} route(s) at the ${ctx.proxy.kind} for ${ctx.service.hostname}:${ctx.service.port}); Envoy answers 404 (NR)`;
   }
 
   route(request: RouteRequest, options: DecisionOptions): RouteDecision {
@@ -1051,16 +1067,13 @@ class Table implements RouteTable {
       }
       if (matched) return decide(r, matched, path, query, fullPath, authority, scheme, port, options.rng);
     }
-    return localDecision(
-      'no-route',
-      404,
-      `no route matched (${this.#compiled.length} route(s) at ${this.#proxy.kind} for ${this.service.hostname}:${this.service.port})`,
-    );
+    return localDecision('no-route', 404, this.#noRoute);
   }
 }
 
 const NO_MATCH: CompiledMatch = {
   index: -1,
+  reason: null,
   info: null,
   never: false,
   port: 0,
@@ -1167,75 +1180,108 @@ function decide(
 ): RouteDecision {
   const info: RouteInfo = m.info ?? r.info;
   const fault = r.fault ? drawFault(r.fault, rng) : null;
+  if (r.redirect) {
+    const location = redirectLocation(r.redirect, m, path, query, authority, scheme, port);
+    return make(
+      'redirect',
+      r,
+      info,
+      null,
+      null,
+      NO_HEADER_OPS,
+      { status: r.redirect.status, location },
+      null,
+      fault,
+      NO_MIRRORS,
+      r.reasons.redirect,
+    );
+  }
+  if (r.directResponse)
+    return make(
+      'direct-response',
+      r,
+      info,
+      null,
+      null,
+      NO_HEADER_OPS,
+      null,
+      r.directResponse,
+      fault,
+      NO_MIRRORS,
+      r.reasons.direct,
+    );
+  const backend = pickBackend(r, rng);
   const mirrors = r.mirrors.length === 0 ? NO_MIRRORS : r.mirrors.map((mr) => drawMirror(mr, rng));
-  const base = {
-    route: info,
+  if (backend.problem !== null && backend.problem.status === 500)
+    return make(
+      'direct-response',
+      r,
+      info,
+      backend,
+      null,
+      NO_HEADER_OPS,
+      null,
+      INVALID_BACKEND,
+      fault,
+      mirrors,
+      `${r.reasons.matched}; the picked backend is invalid: ${backend.problem.reason}`,
+    );
+  const upstream = {
+    path: rewritePath(r.rewritePath, m, path, query, fullPath),
+    authority: r.authorityRewrite ?? authority,
+    scheme,
+  };
+  return make(
+    'forward',
+    r,
+    info,
+    backend,
+    upstream,
+    backend.requestHeaders,
+    null,
+    null,
+    fault,
+    mirrors,
+    m.reason ?? r.reasons.matched,
+  );
+}
+
+const INVALID_BACKEND = Object.freeze({ status: 500, body: null });
+
+/** Every decision has the same shape (one hidden class), built in one place. */
+function make(
+  action: RouteDecision['action'],
+  r: CompiledRoute,
+  route: RouteInfo,
+  backend: WeightedBackend | null,
+  upstream: RouteDecision['upstream'],
+  requestHeaders: HeaderOps,
+  redirect: RouteDecision['redirect'],
+  directResponse: RouteDecision['directResponse'],
+  fault: FaultDecision | null,
+  mirrors: readonly MirrorDecision[],
+  reason: string,
+): RouteDecision {
+  return {
+    action,
+    route,
+    backend,
+    backends: r.redirect ? NO_BACKENDS : r.backends,
+    upstream,
+    requestHeaders,
+    responseHeaders: backend ? backend.responseHeaders : r.routeResponseHeaders,
+    redirect,
+    directResponse,
     fault,
     retryPolicy: r.retryPolicy,
     timeoutMs: r.timeoutMs,
     mirrors,
     cors: r.cors,
-  };
-  if (r.redirect) {
-    const location = redirectLocation(r.redirect, m, path, query, authority, scheme, port);
-    return {
-      ...base,
-      action: 'redirect',
-      backend: null,
-      backends: [],
-      upstream: null,
-      requestHeaders: NO_HEADER_OPS,
-      responseHeaders: r.routeResponseHeaders,
-      redirect: { status: r.redirect.status, location },
-      directResponse: null,
-      mirrors: NO_MIRRORS,
-      reason: `${describe(info)} redirects`,
-    };
-  }
-  if (r.directResponse) {
-    return {
-      ...base,
-      action: 'direct-response',
-      backend: null,
-      backends: r.backends,
-      upstream: null,
-      requestHeaders: NO_HEADER_OPS,
-      responseHeaders: r.routeResponseHeaders,
-      redirect: null,
-      directResponse: r.directResponse,
-      mirrors: NO_MIRRORS,
-      reason: `${describe(info)} answers directly with ${r.directResponse.status}`,
-    };
-  }
-  const backend = pickBackend(r, rng);
-  if (backend.problem && backend.problem.status === 500) {
-    return {
-      ...base,
-      action: 'direct-response',
-      backend,
-      backends: r.backends,
-      upstream: null,
-      requestHeaders: NO_HEADER_OPS,
-      responseHeaders: r.routeResponseHeaders,
-      redirect: null,
-      directResponse: { status: 500, body: null },
-      reason: `${describe(info)} picked an invalid backend: ${backend.problem.reason}`,
-    };
-  }
-  const newPath = rewritePath(r.rewritePath, m, path, query, fullPath);
-  return {
-    ...base,
-    action: 'forward',
-    backend,
-    backends: r.backends,
-    upstream: { path: newPath, authority: r.authorityRewrite ?? authority, scheme },
-    requestHeaders: backend.requestHeaders,
-    responseHeaders: backend.responseHeaders,
-    redirect: null,
-    directResponse: null,
-    reason: `${describe(info)} matched`,
+    reason,
   };
 }
+
+const NO_BACKENDS: readonly WeightedBackend[] = Object.freeze([]);
 
 const NO_MIRRORS: readonly MirrorDecision[] = Object.freeze([]);
 

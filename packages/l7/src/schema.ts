@@ -389,5 +389,3 @@ export const tcpRouteSpecSchema: Schema = obj({
     16,
   ),
 });
-
-
