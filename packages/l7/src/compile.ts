@@ -95,6 +95,11 @@ export interface CompileOptions {
   ) => boolean;
   /** Validate every resource first (ERR_L7_INVALID_RESOURCE). Default true. */
   validate?: boolean;
+  /**
+   * Build the candidate index (exact header values, whole path segments, literal path prefixes) that lets a request
+   * skip routes it cannot match. Decisions are the same either way. Default: for tables of 8 routes or more.
+   */
+  index?: boolean;
 }
 
 export interface CompileDiagnostic {
@@ -163,6 +168,8 @@ interface CompiledMatch {
   ignoreCase: boolean;
   /** A literal every matching path starts with (compared first, cheaply). */
   gate: string;
+  /** Literals a regex path match needs somewhere in the path (checked before the regex runs). */
+  required: string[];
   pathRe: Re2 | null;
   method: StrMatcher | null;
   scheme: StrMatcher | null;
@@ -466,6 +473,7 @@ class Context {
       pathValue: '',
       ignoreCase,
       gate: '',
+      required: [],
       pathRe: null,
       method: m.method ? strMatcher(m.method, false) : null,
       scheme: m.scheme ? strMatcher(m.scheme, false) : null,
@@ -482,7 +490,9 @@ class Context {
         compiled.pathKind = PathKind.Regex;
         compiled.pathRe = compileRe2(m.uri.regex, `${path}.uri.regex`);
         compiled.pathValue = m.uri.regex;
-        compiled.gate = literalPrefix(m.uri.regex);
+        const lits = regexLiterals(m.uri.regex);
+        compiled.gate = lits.prefix;
+        compiled.required = lits.required;
       }
     }
     const reserved = new Set(['uri', 'scheme', 'method', 'authority']);
@@ -770,6 +780,7 @@ class Context {
       pathValue: '',
       ignoreCase: false,
       gate: '',
+      required: [],
       pathRe: null,
       method: m.method ? { kind: Kind.Exact, value: m.method, re: null } : null,
       scheme: null,
@@ -786,7 +797,9 @@ class Context {
       compiled.pathKind = PathKind.Regex;
       compiled.pathRe = compileRe2(value);
       compiled.pathValue = value;
-      compiled.gate = literalPrefix(value);
+      const lits = regexLiterals(value);
+      compiled.gate = lits.prefix;
+      compiled.required = lits.required;
     } else {
       const trimmed = value.length > 1 && value.endsWith('/') ? value.slice(0, -1) : value;
       if (trimmed !== '/') setPath(compiled, PathKind.SegmentPrefix, trimmed);
@@ -1002,6 +1015,9 @@ class Table implements RouteTable {
   readonly #needsQuery: boolean;
   readonly #needsLower: boolean;
   readonly #noRoute: string;
+  readonly #index: GateIndex | null;
+  readonly #lists: (readonly number[])[] = [];
+  readonly #pos: Int32Array;
 
   constructor(
     ctx: Context,
@@ -1015,6 +1031,8 @@ class Table implements RouteTable {
     this.#normalization = ctx.normalization;
     this.#needsQuery = compiled.some((r) => r.matches.some((m) => m.query.length > 0));
     this.#needsLower = compiled.some((r) => r.matches.some((m) => m.ignoreCase));
+    this.#index = (ctx.options.index ?? compiled.length >= INDEX_THRESHOLD) ? buildGateIndex(compiled) : null;
+    this.#pos = new Int32Array(this.#index?.maxLists ?? 1);
     this.#noRoute = `no route matched (${compiled.length} route(s) at the ${ctx.proxy.kind} for ${ctx.service.hostname}:${ctx.service.port}); Envoy answers 404 (NR)`;
   }
 
@@ -1039,36 +1057,269 @@ class Table implements RouteTable {
     const port = request.port ?? this.service.port;
     const authority = request.authority ?? '';
     const scheme = request.scheme ?? 'http';
-    for (const r of this.#compiled) {
-      let matched: CompiledMatch | null = null;
-      if (r.matches.length === 0) matched = NO_MATCH;
-      else {
-        for (const m of r.matches) {
-          if (
-            matchOne(
-              m,
-              path,
-              fullPath,
-              lower,
-              lowerFull,
-              request.method,
-              scheme,
-              authority,
-              headers,
-              params,
-              port,
-              request.source,
-            )
-          ) {
-            matched = m;
-            break;
+    const index = this.#index;
+    if (index === null) {
+      for (let ri = 0; ri < this.#compiled.length; ri++) {
+        const r = this.#compiled[ri]!;
+        const m = firstMatch(r, path, fullPath, lower, lowerFull, request, scheme, authority, headers, params, port);
+        if (m) return decide(r, m, path, query, fullPath, authority, scheme, port, options.rng);
+      }
+      return localDecision('no-route', 404, this.#noRoute);
+    }
+    // Candidates: routes whose gate (a literal every match of theirs starts with) prefixes the path, in route order.
+    const lists = this.#lists;
+    let k = 0;
+    if (index.ungated.length > 0) lists[k++] = index.ungated;
+    k = collect(index.exact, path, lists, k);
+    if (index.lower) k = collect(index.lower, lower, lists, k);
+    if (index.segments.size > 0) k = collectSegments(index.segments, path, lists, k, index.maxLists);
+    if (index.headers.size > 0) {
+      for (const [name, byValue] of index.headers) {
+        const raw = headers[name];
+        if (raw === undefined) continue;
+        const list = byValue.get(typeof raw === 'string' ? raw : raw.join(','));
+        if (list) lists[k++] = list;
+      }
+    }
+    if (k === 1) {
+      const list = lists[0]!;
+      for (let i = 0; i < list.length; i++) {
+        const r = this.#compiled[list[i]!]!;
+        const m = firstMatch(r, path, fullPath, lower, lowerFull, request, scheme, authority, headers, params, port);
+        if (m) return decide(r, m, path, query, fullPath, authority, scheme, port, options.rng);
+      }
+    } else if (k > 1) {
+      const pos = this.#pos;
+      for (let i = 0; i < k; i++) pos[i] = 0;
+      let last = -1;
+      for (;;) {
+        let best = -1;
+        let bestRoute = Infinity;
+        for (let i = 0; i < k; i++) {
+          const list = lists[i]!;
+          if (pos[i]! < list.length && list[pos[i]!]! < bestRoute) {
+            bestRoute = list[pos[i]!]!;
+            best = i;
           }
         }
+        if (best === -1) break;
+        pos[best]!++;
+        if (bestRoute === last) continue;
+        last = bestRoute;
+        const r = this.#compiled[bestRoute]!;
+        const m = firstMatch(r, path, fullPath, lower, lowerFull, request, scheme, authority, headers, params, port);
+        if (m) {
+          for (let i = 0; i < k; i++) lists[i] = EMPTY_LIST;
+          return decide(r, m, path, query, fullPath, authority, scheme, port, options.rng);
+        }
       }
-      if (matched) return decide(r, matched, path, query, fullPath, authority, scheme, port, options.rng);
     }
+    for (let i = 0; i < k; i++) lists[i] = EMPTY_LIST;
     return localDecision('no-route', 404, this.#noRoute);
   }
+}
+
+/** Tables with fewer routes are scanned linearly (cheaper than walking the index). */
+const INDEX_THRESHOLD = 8;
+const EMPTY_LIST: readonly number[] = Object.freeze([]);
+
+interface TrieNode {
+  readonly children: Map<number, TrieNode>;
+  /** Routes (ascending indices) with a gate that ends at this node. */
+  routes: number[];
+}
+
+/**
+ * Candidate index for first-match tables. Each live match goes into one bucket keyed by something every request it
+ * matches must have: an exact header value, a whole path segment, or a literal path prefix (a trie); matches with
+ * none of these are candidates for every request. A request collects the buckets its headers, segments and path
+ * select and evaluates those routes in route order, so written-order semantics are kept.
+ */
+interface GateIndex {
+  readonly ungated: readonly number[];
+  readonly exact: TrieNode;
+  readonly lower: TrieNode | null;
+  /** header name → value → routes. */
+  readonly headers: ReadonlyMap<string, ReadonlyMap<string, number[]>>;
+  /** whole path segment → routes. */
+  readonly segments: ReadonlyMap<string, number[]>;
+  /** Upper bound on the number of lists a request can collect. */
+  readonly maxLists: number;
+}
+
+type Key =
+  | { kind: 'header'; name: string; value: string }
+  | { kind: 'segment'; segment: string }
+  | { kind: 'gate'; gate: string; lower: boolean };
+
+function keysOf(m: CompiledMatch): Key[] {
+  const keys: Key[] = [];
+  for (const h of m.headers)
+    if (!h.invert && h.m.kind === Kind.Exact) keys.push({ kind: 'header', name: h.name, value: h.m.value });
+  if (!m.ignoreCase) {
+    const literals: { text: string; fromStart: boolean; whole: boolean }[] = [];
+    if (m.pathKind === PathKind.Exact) literals.push({ text: m.pathValue, fromStart: true, whole: true });
+    else if (m.pathKind === PathKind.SegmentPrefix)
+      literals.push({ text: `${m.pathValue}/`, fromStart: true, whole: false });
+    else if (m.gate) literals.push({ text: m.gate, fromStart: true, whole: false });
+    if (m.pathKind === PathKind.Regex)
+      for (const r of m.required) literals.push({ text: r, fromStart: false, whole: false });
+    for (const l of literals)
+      for (const segment of wholeSegments(l.text, l.fromStart, l.whole)) keys.push({ kind: 'segment', segment });
+  }
+  if (m.gate) keys.push({ kind: 'gate', gate: m.gate, lower: m.ignoreCase });
+  return keys;
+}
+
+/** Path segments a literal pins down completely: those with a "/" (or the path's start/end) on both sides. */
+function wholeSegments(text: string, fromStart: boolean, whole: boolean): string[] {
+  const parts = text.split('/');
+  const out: string[] = [];
+  for (let i = 0; i < parts.length; i++) {
+    const leftBounded = i > 0 || (fromStart && parts[0] === '');
+    const rightBounded = i < parts.length - 1 || whole;
+    if (i === 0 && !fromStart) continue;
+    if (leftBounded && rightBounded && parts[i]) out.push(parts[i]!);
+  }
+  return out;
+}
+
+function keyId(k: Key): string {
+  return k.kind === 'header'
+    ? `h:${k.name}:${k.value}`
+    : k.kind === 'segment'
+      ? `s:${k.segment}`
+      : `${k.lower ? 'l' : 'g'}:${k.gate}`;
+}
+
+function buildGateIndex(compiled: CompiledRoute[]): GateIndex {
+  const ungated: number[] = [];
+  const exact: TrieNode = { children: new Map(), routes: [] };
+  let lower: TrieNode | null = null;
+  const headers = new Map<string, Map<string, number[]>>();
+  const segments = new Map<string, number[]>();
+  const push = (list: number[], route: number) => {
+    if (list[list.length - 1] !== route) list.push(route);
+  };
+  const insert = (root: TrieNode, gate: string, route: number) => {
+    let node = root;
+    for (let i = 0; i < gate.length; i++) {
+      const c = gate.charCodeAt(i);
+      let next = node.children.get(c);
+      if (!next) {
+        next = { children: new Map(), routes: [] };
+        node.children.set(c, next);
+      }
+      node = next;
+    }
+    push(node.routes, route);
+  };
+  // Prefer the key shared by the fewest matches: it keeps the candidate lists short.
+  const live = compiled.map((r) => r.matches.filter((m) => !m.never));
+  const popularity = new Map<string, number>();
+  for (const ms of live)
+    for (const m of ms) for (const k of keysOf(m)) popularity.set(keyId(k), (popularity.get(keyId(k)) ?? 0) + 1);
+  compiled.forEach((r, ri) => {
+    if (r.matches.length === 0) return void ungated.push(ri);
+    for (const m of live[ri]!) {
+      const keys = keysOf(m);
+      if (keys.length === 0) {
+        push(ungated, ri);
+        continue;
+      }
+      const best = keys.reduce((a, b) => (popularity.get(keyId(b))! < popularity.get(keyId(a))! ? b : a));
+      if (best.kind === 'header') {
+        let byValue = headers.get(best.name);
+        if (!byValue) headers.set(best.name, (byValue = new Map()));
+        let list = byValue.get(best.value);
+        if (!list) byValue.set(best.value, (list = []));
+        push(list, ri);
+      } else if (best.kind === 'segment') {
+        let list = segments.get(best.segment);
+        if (!list) segments.set(best.segment, (list = []));
+        push(list, ri);
+      } else if (best.lower) insert((lower ??= { children: new Map(), routes: [] }), best.gate, ri);
+      else insert(exact, best.gate, ri);
+    }
+  });
+  // Lists can end up out of order when a route lands in several buckets through different matches; each list is
+  // built in route order, so only the ungated list (pushed from both paths) needs a sort.
+  ungated.sort((a, b) => a - b);
+  let depth = 0;
+  const measure = (n: TrieNode, d: number) => {
+    depth = Math.max(depth, d);
+    for (const c of n.children.values()) measure(c, d + 1);
+  };
+  measure(exact, 0);
+  if (lower) measure(lower, 0);
+  return { ungated, exact, lower, headers, segments, maxLists: 1 + depth * 2 + headers.size + 64 };
+}
+
+function collect(root: TrieNode, path: string, lists: (readonly number[])[], k: number): number {
+  let node: TrieNode | undefined = root;
+  for (let i = 0; i < path.length; i++) {
+    node = node.children.get(path.charCodeAt(i));
+    if (!node) break;
+    if (node.routes.length > 0) lists[k++] = node.routes;
+  }
+  return k;
+}
+
+function collectSegments(
+  segments: ReadonlyMap<string, number[]>,
+  path: string,
+  lists: (readonly number[])[],
+  k: number,
+  max: number,
+): number {
+  let start = 1;
+  while (start <= path.length && k < max) {
+    let end = path.indexOf('/', start);
+    if (end === -1) end = path.length;
+    if (end > start) {
+      const list = segments.get(path.slice(start, end));
+      if (list) lists[k++] = list;
+    }
+    start = end + 1;
+  }
+  return k;
+}
+
+function firstMatch(
+  r: CompiledRoute,
+  path: string,
+  fullPath: string,
+  lower: string,
+  lowerFull: string,
+  request: RouteRequest,
+  scheme: string,
+  authority: string,
+  headers: Readonly<Record<string, string | readonly string[] | undefined>>,
+  params: Map<string, string>,
+  port: number,
+): CompiledMatch | null {
+  if (r.matches.length === 0) return NO_MATCH;
+  for (let i = 0; i < r.matches.length; i++) {
+    const m = r.matches[i]!;
+    if (
+      matchOne(
+        m,
+        path,
+        fullPath,
+        lower,
+        lowerFull,
+        request.method,
+        scheme,
+        authority,
+        headers,
+        params,
+        port,
+        request.source,
+      )
+    )
+      return m;
+  }
+  return null;
 }
 
 const NO_MATCH: CompiledMatch = {
@@ -1081,6 +1332,7 @@ const NO_MATCH: CompiledMatch = {
   pathValue: '',
   ignoreCase: false,
   gate: '',
+  required: [],
   pathRe: null,
   method: null,
   scheme: null,
@@ -1123,6 +1375,7 @@ function matchOne(
       break;
     }
     case PathKind.Regex:
+      for (let i = 0; i < m.required.length; i++) if (!path.includes(m.required[i]!)) return false;
       if (!m.pathRe!.matches(path)) return false;
       break;
   }
@@ -1476,52 +1729,122 @@ function strMatcher(sm: StringMatch, presenceAllowed: boolean): StrMatcher {
 }
 
 /**
- * The literal text every full match of an RE2 pattern starts with (conservative: stops at the first metacharacter
- * and gives up on flags and top-level alternation). Used only to skip patterns cheaply.
+ * Literal text a full match of an RE2 pattern must contain: `prefix` (every match starts with it) and `required`
+ * (each appears somewhere). Conservative: flags and top-level alternation give nothing; groups, classes and
+ * quantified characters end a run. Used only to skip patterns cheaply before running the regex.
  */
-export function literalPrefix(pattern: string): string {
+export function regexLiterals(pattern: string): { prefix: string; required: string[] } {
+  const none = { prefix: '', required: [] };
   let p = pattern;
   if (p.startsWith('^')) p = p.slice(1);
-  if (p.startsWith('(?')) return '';
-  if (hasTopLevelAlternation(p)) return '';
-  let out = '';
-  for (let i = 0; i < p.length; i++) {
+  if (p.startsWith('(?') || hasTopLevelAlternation(p)) return none;
+  const runs: string[] = [];
+  let prefix: string | null = null;
+  let cur = '';
+  let leading = true; // nothing but literals so far
+  let lastLiteral = false;
+  const end = () => {
+    if (leading && prefix === null) prefix = cur;
+    if (cur) runs.push(cur);
+    cur = '';
+    leading = false;
+  };
+  for (let i = 0; i < p.length;) {
     const c = p[i]!;
     if (c === '\\') {
       const n = p[i + 1];
-      if (n !== undefined && /[./\-_~!#%&,:;=@'"<>`]/.test(n)) {
-        if (isQuantifier(p[i + 2])) return out;
-        out += n;
-        i++;
+      if (n === undefined) return none;
+      if (/[^A-Za-z0-9]/.test(n)) {
+        cur += n;
+        lastLiteral = true;
+        i += 2;
         continue;
       }
-      return out;
+      if (n === 'Q' || n === 'p' || n === 'P' || n === 'x')
+        return { prefix: prefix ?? (leading ? cur : ''), required: runs.concat(cur ? [cur] : []) };
+      end();
+      lastLiteral = false;
+      i += 2;
+      continue;
     }
-    if (/[.[\](){}*+?|^$]/.test(c)) return out;
-    if (isQuantifier(p[i + 1])) return out;
-    out += c;
+    if (c === '[') {
+      end();
+      lastLiteral = false;
+      i = skipClass(p, i);
+      continue;
+    }
+    if (c === '(') {
+      end();
+      lastLiteral = false;
+      i = skipGroup(p, i);
+      continue;
+    }
+    if (c === '*' || c === '?' || c === '+' || c === '{') {
+      const optional = c === '*' || c === '?' || (c === '{' && /^\{0+[,}]/.test(p.slice(i)));
+      if (lastLiteral && optional) cur = cur.slice(0, -1);
+      end();
+      lastLiteral = false;
+      if (c === '{') {
+        const close = p.indexOf('}', i);
+        i = close === -1 ? p.length : close + 1;
+      } else i++;
+      if (p[i] === '?') i++; // lazy
+      continue;
+    }
+    if (c === '.' || c === '^' || c === '$' || c === '|' || c === ')') {
+      end();
+      lastLiteral = false;
+      i++;
+      continue;
+    }
+    cur += c;
+    lastLiteral = true;
+    i++;
   }
-  return out;
+  // A trailing run is literal only if nothing can follow; it is still required.
+  if (leading && prefix === null) prefix = cur;
+  if (cur) runs.push(cur);
+  const pre: string = prefix ?? '';
+  return { prefix: pre, required: runs.filter((r, k) => !(k === 0 && r === pre) && r.length > 0) };
 }
 
-function isQuantifier(c: string | undefined): boolean {
-  return c === '*' || c === '?' || c === '{' || c === '+';
+/** The literal prefix of an RE2 pattern (see regexLiterals). */
+export function literalPrefix(pattern: string): string {
+  return regexLiterals(pattern).prefix;
+}
+
+function skipClass(p: string, i: number): number {
+  let j = i + 1;
+  if (p[j] === '^') j++;
+  if (p[j] === ']') j++;
+  for (; j < p.length; j++) {
+    if (p[j] === '\\') j++;
+    else if (p[j] === '[' && p[j + 1] === ':') {
+      const close = p.indexOf(':]', j + 2);
+      if (close !== -1) j = close + 1;
+    } else if (p[j] === ']') return j + 1;
+  }
+  return p.length;
+}
+
+function skipGroup(p: string, i: number): number {
+  let depth = 0;
+  for (let j = i; j < p.length; j++) {
+    const c = p[j];
+    if (c === '\\') j++;
+    else if (c === '[') j = skipClass(p, j) - 1;
+    else if (c === '(') depth++;
+    else if (c === ')' && --depth === 0) return j + 1;
+  }
+  return p.length;
 }
 
 function hasTopLevelAlternation(p: string): boolean {
   let depth = 0;
-  let inClass = false;
   for (let i = 0; i < p.length; i++) {
     const c = p[i];
-    if (c === '\\') {
-      i++;
-      continue;
-    }
-    if (inClass) {
-      if (c === ']') inClass = false;
-      continue;
-    }
-    if (c === '[') inClass = true;
+    if (c === '\\') i++;
+    else if (c === '[') i = skipClass(p, i) - 1;
     else if (c === '(') depth++;
     else if (c === ')') depth--;
     else if (c === '|' && depth === 0) return true;

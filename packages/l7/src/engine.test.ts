@@ -13,7 +13,7 @@ import {
   validateResource,
   type VirtualService,
 } from './index.js';
-import { literalPrefix } from './compile.js';
+import { literalPrefix, regexLiterals } from './compile.js';
 
 const service = { hostname: 'reviews.default.svc.cluster.local', namespace: 'default', port: 9080 };
 const rng = seededRng(1);
@@ -175,5 +175,17 @@ spec:
     expect(() => table.route({ method: 'GET' } as never, { rng })).toThrow(/ERR_L7_INVALID_REQUEST|method and a path/);
     expect(() => table.route({ method: 'GET', path: '/' }, {} as never)).toThrow(/rng/);
     expect(() => compileRouteTable({ service: { ...service, port: 0 } })).toThrow(/port/);
+  });
+});
+
+describe('regexLiterals', () => {
+  it('finds the prefix and the literals a match must contain', () => {
+    expect(regexLiterals('/api/v[0-9]+/svc17/[^/]+')).toEqual({ prefix: '/api/v', required: ['/svc17/'] });
+    expect(regexLiterals('/a(b|c)d+e?f')).toEqual({ prefix: '/a', required: ['d', 'f'] });
+    expect(regexLiterals('x{0,3}yz')).toEqual({ prefix: '', required: ['yz'] });
+    expect(regexLiterals('.*\\.css')).toEqual({ prefix: '', required: ['.css'] });
+    expect(regexLiterals('(?i)/admin')).toEqual({ prefix: '', required: [] });
+    expect(regexLiterals('/a|/b')).toEqual({ prefix: '', required: [] });
+    expect(regexLiterals('/x\\d+[[:alpha:]]/y')).toEqual({ prefix: '/x', required: ['/y'] });
   });
 });
