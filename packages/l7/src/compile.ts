@@ -43,6 +43,7 @@ import type {
   HTTPMatchRequest,
   HTTPRoute,
   HTTPRouteDestination,
+  L7Resource,
   StringMatch,
   VirtualService,
 } from './resources.js';
@@ -70,6 +71,8 @@ export interface CompileOptions {
   service: ServiceRef;
   /** Default: a waypoint in the Service's namespace. */
   proxy?: ProxyRef;
+  /** Any mix of resources (e.g. from parseResources); sorted by kind and added to the lists below. */
+  resources?: readonly L7Resource[];
   /** Every VirtualService in the mesh; the compiler picks the ones that apply (namespace, host, gateways, exportTo). */
   virtualServices?: readonly VirtualService[];
   /** Every HTTPRoute; those with a parentRef to this Service (and port) apply. */
@@ -248,7 +251,8 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = Object.freeze({
  * Compiles the route table for one Service port as seen by one proxy. Throws ERR_L7_INVALID_RESOURCE for invalid
  * resources (unless `validate: false`) and ERR_L7_INVALID_OPTIONS for a malformed `service`.
  */
-export function compileRouteTable(options: CompileOptions): RouteTable {
+export function compileRouteTable(input: CompileOptions): RouteTable {
+  const options = withResources(input);
   const { service } = options;
   if (
     !service ||
@@ -292,6 +296,19 @@ export function compileRouteTable(options: CompileOptions): RouteTable {
     }
   }
   return new Table(ctx, compiled, source);
+}
+
+function withResources(o: CompileOptions): CompileOptions {
+  if (!o.resources?.length) return o;
+  const of = <K extends L7Resource['kind']>(kind: K) =>
+    o.resources!.filter((r): r is Extract<L7Resource, { kind?: K }> => r.kind === kind);
+  return {
+    ...o,
+    virtualServices: [...(o.virtualServices ?? []), ...(of('VirtualService') as VirtualService[])],
+    httpRoutes: [...(o.httpRoutes ?? []), ...(of('HTTPRoute') as GatewayHTTPRoute[])],
+    grpcRoutes: [...(o.grpcRoutes ?? []), ...(of('GRPCRoute') as GRPCRoute[])],
+    destinationRules: [...(o.destinationRules ?? []), ...(of('DestinationRule') as DestinationRule[])],
+  };
 }
 
 class Context {
