@@ -148,6 +148,15 @@ interface HeaderMatcher {
   name: string;
   m: StrMatcher;
   invert: boolean;
+  /** For `@request.auth.claims.a.b` keys: the claim path ["a", "b"], matched against request.jwtClaims. */
+  claim: string[] | null;
+}
+
+const CLAIM_PREFIX = '@request.auth.claims.';
+
+function headerMatcher(name: string, sm: StringMatch, invert: boolean): HeaderMatcher {
+  const claim = name.startsWith(CLAIM_PREFIX) ? name.slice(CLAIM_PREFIX.length).split('.') : null;
+  return { name: claim ? name : name.toLowerCase(), m: strMatcher(sm, true), invert, claim };
 }
 
 const enum PathKind {
@@ -360,23 +369,17 @@ class Context {
     const out: CompiledRoute[] = [];
     let catchAll: string | null = null;
     for (const vs of vss) {
-      const ns = vs.metadata?.namespace ?? 'default';
-      const res = `${ns}/${vs.metadata?.name ?? ''}`;
-      vs.spec!.http!.forEach((http, i) => {
-        const path = `spec.http[${i}]`;
+      for (const { http, index, ns, res } of this.expandDelegates(vs)) {
+        const path = `spec.http[${index}]`;
         if (catchAll) {
           this.diag(res, path, `unreachable: ${catchAll} before it matches every request`);
-          return;
-        }
-        if (http.delegate) {
-          this.diag(res, `${path}.delegate`, 'delegate is not supported by this engine; the route is skipped');
-          return;
+          continue;
         }
         if (http.redirect?.redirectCode && !REDIRECT_CODES.includes(http.redirect.redirectCode)) {
           this.diag(res, `${path}.redirect.redirectCode`, 'not a redirect status; Istio drops this route');
-          return;
+          continue;
         }
-        const route = this.compileVsRoute(http, i, ns, res);
+        const route = this.compileVsRoute(http, index, ns, res);
         if (route.matches.length > 0 && route.matches.every((m) => m.never)) {
           this.diag(
             res,
@@ -386,8 +389,57 @@ class Context {
         }
         if (route.matches.length === 0 || route.matches.some((m) => isCatchAll(m))) catchAll = `${res} ${path}`;
         out.push(route);
-      });
+      }
     }
+    return out;
+  }
+
+  /**
+   * A root VirtualService's http routes with each `delegate` replaced by the delegate VirtualService's routes, their
+   * matches merged with the root route's (Istio's mergeVirtualServicesIfNeeded): a delegate match must narrow the root
+   * match (conflicting pairs are dropped), and fields the delegate route leaves unset come from the root route.
+   */
+  private expandDelegates(vs: VirtualService): { http: HTTPRoute; index: number; ns: string; res: string }[] {
+    const ns = vs.metadata?.namespace ?? 'default';
+    const res = `${ns}/${vs.metadata?.name ?? ''}`;
+    const out: { http: HTTPRoute; index: number; ns: string; res: string }[] = [];
+    (vs.spec!.http ?? []).forEach((http, index) => {
+      if (!http.delegate) return void out.push({ http, index, ns, res });
+      const dns = http.delegate.namespace || ns;
+      const name = http.delegate.name;
+      const delegate = (this.options.virtualServices ?? []).find(
+        (d) => d.metadata?.name === name && (d.metadata?.namespace ?? 'default') === dns && !d.spec?.hosts?.length,
+      );
+      if (!delegate || !exportedTo(delegate.spec?.exportTo, dns, ns)) {
+        this.diag(
+          res,
+          `spec.http[${index}].delegate`,
+          `delegate VirtualService ${dns}/${name} not found (or not exported to ${ns}); the route is skipped`,
+        );
+        return;
+      }
+      const dres = `${dns}/${name}`;
+      (delegate.spec!.http ?? []).forEach((dh, j) => {
+        if (dh.delegate) {
+          this.diag(
+            dres,
+            `spec.http[${j}].delegate`,
+            'a delegate VirtualService cannot delegate again; the route is skipped',
+          );
+          return;
+        }
+        const merged = mergeDelegateRoute(http, dh);
+        if (!merged) {
+          this.diag(
+            dres,
+            `spec.http[${j}].match`,
+            `no match is compatible with the root route ${res} spec.http[${index}]; the route is skipped`,
+          );
+          return;
+        }
+        out.push({ http: merged, index: j, ns: dns, res: dres });
+      });
+    });
     return out;
   }
 
@@ -515,11 +567,11 @@ class Context {
     const reserved = new Set(['uri', 'scheme', 'method', 'authority']);
     for (const [name, sm] of Object.entries(m.headers ?? {})) {
       if (reserved.has(name)) continue;
-      compiled.headers.push({ name: name.toLowerCase(), m: strMatcher(sm, true), invert: false });
+      compiled.headers.push(headerMatcher(name, sm, false));
     }
     for (const [name, sm] of Object.entries(m.withoutHeaders ?? {})) {
       if (reserved.has(name)) continue;
-      compiled.headers.push({ name: name.toLowerCase(), m: strMatcher(sm, true), invert: true });
+      compiled.headers.push(headerMatcher(name, sm, true));
     }
     for (const [name, sm] of Object.entries(m.queryParams ?? {}))
       compiled.query.push({ name, m: strMatcher(sm, true) });
@@ -618,7 +670,7 @@ class Context {
           entries.push({
             route,
             rank: pathType === 'Exact' ? 3 : pathType === 'PathPrefix' ? 2 : 1,
-            length: (m.path?.value ?? '/').length,
+            length: gatewayPathLength(m),
             method: m.method !== undefined,
             headers: m.headers?.length ?? 0,
             query: m.queryParams?.length ?? 0,
@@ -830,6 +882,7 @@ class Context {
             ? { kind: Kind.Regex, value: h.value!, re: compileRe2(h.value!) }
             : { kind: Kind.Exact, value: h.value!, re: null },
         invert: false,
+        claim: null,
       });
     for (const q of m.queryParams ?? [])
       compiled.query.push({
@@ -1319,20 +1372,7 @@ function firstMatch(
   for (let i = 0; i < r.matches.length; i++) {
     const m = r.matches[i]!;
     if (
-      matchOne(
-        m,
-        path,
-        fullPath,
-        lower,
-        lowerFull,
-        request.method,
-        scheme,
-        authority,
-        headers,
-        params,
-        port,
-        request.source,
-      )
+      matchOne(m, path, fullPath, lower, lowerFull, request.method, scheme, authority, headers, params, port, request)
     )
       return m;
   }
@@ -1372,8 +1412,9 @@ function matchOne(
   headers: Readonly<Record<string, string | readonly string[] | undefined>>,
   params: Map<string, string>,
   port: number,
-  source: RouteRequest['source'],
+  request: RouteRequest,
 ): boolean {
+  const source = request.source;
   if (m.never) return false;
   if (m.port !== 0 && m.port !== port) return false;
   if (m.gate.length > 0 && !(m.ignoreCase ? lower : path).startsWith(m.gate)) return false;
@@ -1400,6 +1441,10 @@ function matchOne(
   if (m.authority && !strMatch(m.authority, authority)) return false;
   for (let i = 0; i < m.headers.length; i++) {
     const h = m.headers[i]!;
+    if (h.claim !== null) {
+      if (claimMatches(h, request) === h.invert) return false;
+      continue;
+    }
     const raw = headers[h.name];
     const value = raw === undefined ? undefined : typeof raw === 'string' ? raw : raw.join(',');
     let ok: boolean;
@@ -1422,6 +1467,19 @@ function matchOne(
     for (const k in m.sourceLabels) if (labels[k] !== m.sourceLabels[k]) return false;
   }
   return true;
+}
+
+/** A JWT claim match: strings compare as they are, lists match when any element does, other values as text. */
+function claimMatches(h: HeaderMatcher, request: RouteRequest): boolean {
+  let v: unknown = request.jwtClaims;
+  for (const part of h.claim!) {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
+    v = (v as Record<string, unknown>)[part];
+  }
+  if (v === undefined || v === null) return false;
+  if (h.m.kind === Kind.Present) return true;
+  const values = Array.isArray(v) ? v : [v];
+  return values.some((x) => strMatch(h.m, typeof x === 'string' ? x : JSON.stringify(x)));
 }
 
 function strMatch(m: StrMatcher, value: string): boolean {
@@ -2009,6 +2067,67 @@ function grpcToHttpMatch(m: {
       else out.path = { type: 'RegularExpression', value: `/[^/]+/${escapeRe2(mm.method!)}` };
     } else out.path = { type: 'RegularExpression', value: `/${mm.service || '[^/]+'}/${mm.method || '[^/]+'}` };
   }
+  return out;
+}
+
+/** Istio ranks by the length of the converted URI match: a PathPrefix value loses its trailing "/". */
+function gatewayPathLength(m: GatewayHTTPRouteMatch): number {
+  const value = m.path?.value ?? '/';
+  if ((m.path?.type ?? 'PathPrefix') === 'PathPrefix' && value !== '/' && value.endsWith('/')) return value.length - 1;
+  return value.length;
+}
+
+function mergeDelegateRoute(root: HTTPRoute, delegate: HTTPRoute): HTTPRoute | null {
+  let match: HTTPMatchRequest[] | undefined;
+  if (!root.match?.length) match = delegate.match;
+  else if (!delegate.match?.length) match = root.match;
+  else {
+    match = [];
+    for (const r of root.match)
+      for (const d of delegate.match) {
+        const m = mergeMatch(r, d);
+        if (m) match.push(m);
+      }
+    if (match.length === 0) return null;
+  }
+  const merged: HTTPRoute = { ...delegate };
+  if (match) merged.match = match;
+  for (const f of [
+    'rewrite',
+    'timeout',
+    'retries',
+    'fault',
+    'mirror',
+    'mirrors',
+    'mirrorPercentage',
+    'mirrorPercent',
+    'corsPolicy',
+    'headers',
+  ] as const) {
+    if (merged[f] === undefined && root[f] !== undefined) (merged as Record<string, unknown>)[f] = root[f];
+  }
+  return merged;
+}
+
+function mergeMatch(r: HTTPMatchRequest, d: HTTPMatchRequest): HTTPMatchRequest | null {
+  const out: HTTPMatchRequest = { ...r, ...d };
+  if (r.uri && d.uri) {
+    const rp = r.uri.prefix ?? r.uri.exact;
+    const dv = d.uri.exact ?? d.uri.prefix;
+    if (rp === undefined || dv === undefined) return null;
+    if (r.uri.exact !== undefined ? d.uri.exact !== r.uri.exact : !dv.startsWith(rp)) return null;
+  }
+  for (const f of ['scheme', 'method', 'authority', 'sourceNamespace', 'port'] as const) {
+    if (r[f] !== undefined && d[f] !== undefined && JSON.stringify(r[f]) !== JSON.stringify(d[f])) return null;
+  }
+  for (const f of ['headers', 'withoutHeaders', 'queryParams', 'sourceLabels'] as const) {
+    const a = r[f] as Record<string, unknown> | undefined;
+    const b = d[f] as Record<string, unknown> | undefined;
+    if (!a || !b) continue;
+    for (const k of Object.keys(a)) if (k in b && JSON.stringify(a[k]) !== JSON.stringify(b[k])) return null;
+    (out as Record<string, unknown>)[f] = { ...a, ...b };
+  }
+  if (r.ignoreUriCase || d.ignoreUriCase) out.ignoreUriCase = true;
   return out;
 }
 

@@ -19,6 +19,11 @@ export interface RouteRequest {
   port?: number;
   /** The client, for sidecar-mode `sourceLabels`/`sourceNamespace` matches (a waypoint never matches on these). */
   source?: { namespace?: string; labels?: Readonly<Record<string, string>> };
+  /**
+   * Claims of the request's validated JWT (RequestAuthentication), for `@request.auth.claims.<name>` header matches;
+   * nested claims are reached with dots (`@request.auth.claims.realm.role`). Absent: no token.
+   */
+  jwtClaims?: Readonly<Record<string, unknown>>;
 }
 
 /** Header operations in the order Envoy applies them: remove, then set (overwrite), then add (append). */

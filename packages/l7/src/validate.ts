@@ -276,7 +276,10 @@ function checkVirtualService(vs: VirtualService, issues: Issues): void {
   const spec = vs.spec!;
   const gateways = spec.gateways ?? [];
   const forMesh = gateways.length === 0 || gateways.includes('mesh');
-  if (!spec.hosts || spec.hosts.length === 0) issues.push(error('spec.hosts', 'at least one host is required'));
+  // A VirtualService without hosts is a delegate: it only takes effect through a root's `delegate`.
+  const isDelegate = !spec.hosts || spec.hosts.length === 0;
+  if (isDelegate && gateways.length > 0)
+    issues.push(warning('spec.gateways', 'a delegate VirtualService (no hosts) ignores gateways; the root decides'));
   spec.hosts?.forEach((h, i) => {
     if (h === '*' && forMesh)
       issues.push(error(`spec.hosts[${i}]`, '"*" is not allowed for a VirtualService bound to the mesh'));
@@ -284,7 +287,19 @@ function checkVirtualService(vs: VirtualService, issues: Issues): void {
   });
   if (!spec.http?.length && !spec.tcp?.length && !spec.tls?.length)
     issues.push(error('spec', 'at least one of http, tcp or tls routes is required'));
-  spec.http?.forEach((route, i) => checkHttpRouteEntry(route, `spec.http[${i}]`, issues));
+  spec.http?.forEach((route, i) => {
+    checkHttpRouteEntry(route, `spec.http[${i}]`, issues);
+    if (isDelegate && route.delegate)
+      issues.push(error(`spec.http[${i}].delegate`, 'a delegate VirtualService cannot delegate again'));
+    if (route.delegate)
+      route.match?.forEach((m, j) => {
+        for (const f of ['uri', 'scheme', 'method', 'authority'] as const)
+          if (m[f]?.regex !== undefined)
+            issues.push(
+              error(`spec.http[${i}].match[${j}].${f}.regex`, `${f} match does not support regex match for delegating`),
+            );
+      });
+  });
   for (const proto of ['tcp', 'tls'] as const) {
     spec[proto]?.forEach((r, i) => {
       const p = `spec.${proto}[${i}]`;
@@ -472,13 +487,19 @@ function checkWeights(dests: { weight?: number }[], path: string, issues: Issues
   if (dests.length > 1 && sum === 0) issues.push(error(path, 'the weights of several destinations cannot add up to 0'));
 }
 
+/** Istio's validatePercentage: 0, or between 0.0001 and 100. */
 function checkPercentage(value: number | undefined, path: string, issues: Issues): void {
-  if (value !== undefined && (value < 0 || value > 100)) issues.push(error(path, 'must be between 0 and 100'));
+  if (value !== undefined && (value < 0 || value > 100 || (value > 0 && value < 0.0001)))
+    issues.push(error(path, 'must be 0 or between 0.0001 and 100'));
 }
 
+/** Istio's ValidateDuration: at least 1ms, whole milliseconds. */
 function checkMinDuration(text: string, path: string, issues: Issues): void {
   const ms = tryParseDuration(text);
-  if (ms !== undefined && ms < 1) issues.push(error(path, 'must be at least 1ms'));
+  if (ms === undefined) return;
+  if (ms < 1) issues.push(error(path, 'must be at least 1ms'));
+  else if (!Number.isInteger(Math.round(ms * 1e6) / 1e6))
+    issues.push(error(path, 'only durations to ms precision are supported'));
 }
 
 function validHost(h: string): boolean {
