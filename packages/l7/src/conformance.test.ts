@@ -2,11 +2,13 @@
 // source. Weighted picks and fault/mirror percentages are checked with a chi-square bound over fixed-seed draws.
 // Cases listed in conformance/l7/known-failures.yaml run as expected failures (a listed case that passes fails).
 import { readdirSync, readFileSync } from 'node:fs';
-import { MeshError, seededRng } from '@mesh/core';
+import { MeshError, seededRng, type Rng } from '@mesh/core';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import {
   compileRouteTable,
+  compileTcpRouteTable,
+  type GatewayTCPRoute,
   parseResources,
   toRouteResult,
   type CompileOptions,
@@ -34,6 +36,9 @@ interface Case {
   expectDiagnostics?: string[];
   expectError?: { code: string; path?: string; message?: string };
   distribution?: { draws: number; seed: number; key: string; expected: Record<string, number> };
+  /** An L4 connection (TCP/TLS routes) instead of an HTTP request. */
+  connection?: { port?: number };
+  expectTcp?: Record<string, unknown>;
 }
 
 interface File {
@@ -118,6 +123,19 @@ function runCase(c: Case): void {
     if (c.expectError.message) expect(e.message).toContain(c.expectError.message);
     return;
   }
+  if (c.connection) {
+    resources = parseResources(c.config ?? '');
+    const tcp = compileTcpRouteTable({
+      service: c.service ?? { hostname: 'reviews.default.svc.cluster.local', namespace: 'default', port: 9080 },
+      ...(c.proxy ? { proxyNamespace: c.proxy.namespace } : {}),
+      virtualServices: resources.filter((r): r is VirtualService => r.kind === 'VirtualService'),
+      destinationRules: resources.filter((r): r is DestinationRule => r.kind === 'DestinationRule'),
+      tcpRoutes: resources.filter((r): r is GatewayTCPRoute => r.kind === 'TCPRoute'),
+    });
+    expect(tcp.route(c.connection, { rng: seededRng(1) })).toMatchObject(c.expectTcp ?? {});
+    if (c.distribution) checkDistribution(c, (rng) => tcp.route(c.connection!, { rng }));
+    return;
+  }
   const table = compile();
   for (const d of c.expectDiagnostics ?? []) {
     expect(table.diagnostics.map((x) => `${x.path ?? ''}: ${x.message}`).join('\n')).toContain(d);
@@ -126,18 +144,18 @@ function runCase(c: Case): void {
   const decision = table.route(c.request, { rng: seededRng(1) });
   if (c.expect) expect(toRouteResult(decision, c.request)).toMatchObject(c.expect);
   if (c.expectDecision) expect(decision).toMatchObject(c.expectDecision);
-  if (c.distribution) checkDistribution(c, table);
+  if (c.distribution) checkDistribution(c, (rng) => table.route(c.request!, { rng }));
 }
 
 /** Chi-square critical values at p = 0.001 by degrees of freedom. */
 const CHI2_CRITICAL = [0, 10.83, 13.82, 16.27, 18.47, 20.52, 22.46, 24.32, 26.12, 27.88];
 
-function checkDistribution(c: Case, table: ReturnType<typeof compileRouteTable>): void {
+function checkDistribution(c: Case, decide: (rng: Rng) => unknown): void {
   const { draws, seed, key, expected } = c.distribution!;
   const rng = seededRng(seed);
   const counts = new Map<string, number>();
   for (let i = 0; i < draws; i++) {
-    const d = table.route(c.request!, { rng });
+    const d = decide(rng);
     const value = String(key.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | null)?.[k], d));
     counts.set(value, (counts.get(value) ?? 0) + 1);
   }

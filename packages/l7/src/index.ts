@@ -51,6 +51,13 @@ export {
   type ResolvedOutlierDetection,
   type ResolvedTrafficPolicy,
 } from './destination-rule.js';
+export {
+  compileTcpRouteTable,
+  type TcpBackend,
+  type TcpCompileOptions,
+  type TcpDecision,
+  type TcpRouteTable,
+} from './tcp.js';
 export { toRouteResult, type RouteResult, type RouteResultBackend } from './result.js';
 export { evaluateCors, type CorsOutcome } from './cors.js';
 export { compileRe2, type Re2 } from './regex.js';
