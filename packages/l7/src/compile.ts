@@ -100,7 +100,7 @@ export interface CompileOptions {
   validate?: boolean;
   /**
    * Build the candidate index (exact header values, whole path segments, literal path prefixes) that lets a request
-   * skip routes it cannot match. Decisions are the same either way. Default: for tables of 8 routes or more.
+   * skip routes it cannot match. Decisions are the same either way. Default: for tables of 16 routes or more.
    */
   index?: boolean;
 }
@@ -1190,7 +1190,7 @@ class Table implements RouteTable {
 }
 
 /** Tables with fewer routes are scanned linearly (cheaper than walking the index). */
-const INDEX_THRESHOLD = 8;
+const INDEX_THRESHOLD = 16;
 const EMPTY_LIST: readonly number[] = Object.freeze([]);
 
 interface TrieNode {
