@@ -307,6 +307,30 @@ export function compileRouteTable(input: CompileOptions): RouteTable {
   return new Table(ctx, compiled, source);
 }
 
+/**
+ * The VirtualServices that apply to a Service at a proxy, oldest first: bound to the mesh, exported to the proxy's
+ * namespace, with a host that covers the Service, and (at a waypoint) in the Service's or the waypoint's namespace.
+ */
+export function selectVirtualServices(
+  all: readonly VirtualService[],
+  service: ServiceRef,
+  proxy: ProxyRef,
+  domainSuffix = 'cluster.local',
+): VirtualService[] {
+  const svc = service.hostname.toLowerCase();
+  return all
+    .filter((vs) => {
+      const ns = vs.metadata?.namespace ?? 'default';
+      const spec = vs.spec;
+      const gateways = spec?.gateways ?? [];
+      if (!spec || (gateways.length > 0 && !gateways.includes('mesh'))) return false;
+      if (!exportedTo(spec.exportTo, ns, proxy.namespace)) return false;
+      if (proxy.kind === 'waypoint' && ns !== service.namespace && ns !== proxy.namespace) return false;
+      return (spec.hosts ?? []).some((h) => hostMatches(resolveHost(h, ns, domainSuffix), svc));
+    })
+    .sort(compareByAge);
+}
+
 function withResources(o: CompileOptions): CompileOptions {
   if (!o.resources?.length) return o;
   const of = <K extends L7Resource['kind']>(kind: K) =>
@@ -347,20 +371,9 @@ class Context {
   // -------------------------------------------------------------------------------- selection
 
   selectedVirtualServices(): VirtualService[] {
-    const out: VirtualService[] = [];
-    const svc = this.service.hostname.toLowerCase();
-    for (const vs of this.options.virtualServices ?? []) {
-      const ns = vs.metadata?.namespace ?? 'default';
-      const spec = vs.spec;
-      if (!spec?.http?.length) continue;
-      const gateways = spec.gateways ?? [];
-      if (gateways.length > 0 && !gateways.includes('mesh')) continue;
-      if (!exportedTo(spec.exportTo, ns, this.proxy.namespace)) continue;
-      if (this.proxy.kind === 'waypoint' && ns !== this.service.namespace && ns !== this.proxy.namespace) continue;
-      if (!(spec.hosts ?? []).some((h) => hostMatches(resolveHost(h, ns, this.suffix), svc))) continue;
-      out.push(vs);
-    }
-    return out.sort(compareByAge);
+    return selectVirtualServices(this.options.virtualServices ?? [], this.service, this.proxy, this.suffix).filter(
+      (vs) => (vs.spec?.http?.length ?? 0) > 0,
+    );
   }
 
   // -------------------------------------------------------------------------------- VirtualService
@@ -533,22 +546,13 @@ class Context {
       }
     }
     const compiled: CompiledMatch = {
-      index,
-      reason: null,
-      info: null,
+      ...blankMatch(index),
       never,
       port: m.port ?? 0,
-      pathKind: PathKind.None,
-      pathValue: '',
       ignoreCase,
-      gate: '',
-      required: [],
-      pathRe: null,
       method: m.method ? strMatcher(m.method, false) : null,
       scheme: m.scheme ? strMatcher(m.scheme, false) : null,
       authority: m.authority ? strMatcher(m.authority, false) : null,
-      headers: [],
-      query: [],
       sourceLabels,
       sourceNamespace,
     };
@@ -840,24 +844,8 @@ class Context {
 
   private compileGatewayMatch(m: GatewayHTTPRouteMatch, index: number): CompiledMatch {
     const compiled: CompiledMatch = {
-      index,
-      reason: null,
-      info: null,
-      never: false,
-      port: 0,
-      pathKind: PathKind.None,
-      pathValue: '',
-      ignoreCase: false,
-      gate: '',
-      required: [],
-      pathRe: null,
+      ...blankMatch(index),
       method: m.method ? { kind: Kind.Exact, value: m.method, re: null } : null,
-      scheme: null,
-      authority: null,
-      headers: [],
-      query: [],
-      sourceLabels: null,
-      sourceNamespace: null,
     };
     const type = m.path?.type ?? 'PathPrefix';
     const value = m.path?.value ?? '/';
@@ -1379,26 +1367,31 @@ function firstMatch(
   return null;
 }
 
-const NO_MATCH: CompiledMatch = {
-  index: -1,
-  reason: null,
-  info: null,
-  never: false,
-  port: 0,
-  pathKind: PathKind.None,
-  pathValue: '',
-  ignoreCase: false,
-  gate: '',
-  required: [],
-  pathRe: null,
-  method: null,
-  scheme: null,
-  authority: null,
-  headers: [],
-  query: [],
-  sourceLabels: null,
-  sourceNamespace: null,
-};
+/** A match that constrains nothing; compilers fill in what the config sets. */
+function blankMatch(index: number): CompiledMatch {
+  return {
+    index,
+    reason: null,
+    info: null,
+    never: false,
+    port: 0,
+    pathKind: PathKind.None,
+    pathValue: '',
+    ignoreCase: false,
+    gate: '',
+    required: [],
+    pathRe: null,
+    method: null,
+    scheme: null,
+    authority: null,
+    headers: [],
+    query: [],
+    sourceLabels: null,
+    sourceNamespace: null,
+  };
+}
+
+const NO_MATCH: CompiledMatch = blankMatch(-1);
 
 function matchOne(
   m: CompiledMatch,

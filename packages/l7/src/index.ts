@@ -13,6 +13,7 @@ export {
   compileRouteTable,
   DEFAULT_RETRY_ON,
   DEFAULT_RETRY_POLICY,
+  selectVirtualServices,
   type CompileDiagnostic,
   type CompileOptions,
   type DecisionOptions,

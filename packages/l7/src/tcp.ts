@@ -5,29 +5,24 @@ import {
   DEFAULT_TRAFFIC_POLICY,
   compareByAge,
   effectiveTrafficPolicy,
-  exportedTo,
-  hostMatches,
   namespaceOfHost,
   resolveDestinationRule,
   resolveHost,
   type ResolvedTrafficPolicy,
 } from './destination-rule.js';
 import { L7Error } from './errors.js';
-import type { DestinationRule, GatewayTCPRoute, RouteDestination, VirtualService } from './resources.js';
+import type { GatewayTCPRoute, RouteDestination } from './resources.js';
 import { assertValid } from './validate.js';
-import type { ServiceRef } from './compile.js';
+import { selectVirtualServices, type CompileOptions } from './compile.js';
 
-export interface TcpCompileOptions {
-  service: ServiceRef;
+export interface TcpCompileOptions extends Pick<
+  CompileOptions,
+  'service' | 'virtualServices' | 'destinationRules' | 'domainSuffix' | 'rootNamespace' | 'validate'
+> {
   /** The waypoint's namespace; default the Service's. */
   proxyNamespace?: string;
-  virtualServices?: readonly VirtualService[];
+  /** Every TCPRoute; those with a parentRef to this Service (and port) apply. */
   tcpRoutes?: readonly GatewayTCPRoute[];
-  destinationRules?: readonly DestinationRule[];
-  domainSuffix?: string;
-  rootNamespace?: string;
-  /** Default true. */
-  validate?: boolean;
 }
 
 export interface TcpBackend {
@@ -155,18 +150,12 @@ export function compileTcpRouteTable(options: TcpCompileOptions): TcpRouteTable 
     });
   }
   if (entries.length === 0) {
-    const vss = (options.virtualServices ?? [])
-      .filter((vs) => {
-        const ns = vs.metadata?.namespace ?? 'default';
-        const gateways = vs.spec?.gateways ?? [];
-        return (
-          (gateways.length === 0 || gateways.includes('mesh')) &&
-          exportedTo(vs.spec?.exportTo, ns, proxyNamespace) &&
-          (ns === service.namespace || ns === proxyNamespace) &&
-          (vs.spec?.hosts ?? []).some((h) => hostMatches(resolveHost(h, ns, suffix), fqdn))
-        );
-      })
-      .sort(compareByAge);
+    const vss = selectVirtualServices(
+      options.virtualServices ?? [],
+      service,
+      { kind: 'waypoint', namespace: proxyNamespace },
+      suffix,
+    );
     for (const proto of ['tls', 'tcp'] as const) {
       for (const vs of vss) {
         const ns = vs.metadata?.namespace ?? 'default';
