@@ -257,7 +257,7 @@ function threshold(v: number | undefined): number {
 
 export function resolveLoadBalancer(lb: LoadBalancerSettings | undefined): ResolvedLoadBalancer {
   if (!lb) return DEFAULT_LOAD_BALANCER;
-  const warmupDurationMs = ms(lb.warmupDurationSecs, 0);
+  const warmupDurationMs = ms(lb.warmup?.duration ?? lb.warmupDurationSecs, 0);
   const ch = lb.consistentHash;
   if (ch) {
     const hash: HashPolicy = ch.httpHeaderName

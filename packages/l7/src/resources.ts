@@ -192,7 +192,7 @@ export interface LoadBalancerSettings {
   consistentHash?: ConsistentHashLB;
   localityLbSetting?: Record<string, unknown>;
   warmupDurationSecs?: string;
-  warmup?: Record<string, unknown>;
+  warmup?: { duration?: string; minimumPercent?: number; aggression?: number };
 }
 
 export interface ConnectionPoolSettings {

@@ -186,7 +186,14 @@ const loadBalancer = obj(
     ),
     localityLbSetting: obj({}, { open: true }),
     warmupDurationSecs: dur,
-    warmup: obj({}, { open: true }),
+    warmup: obj(
+      {
+        duration: dur,
+        minimumPercent: { t: 'number', min: 0, max: 100 },
+        aggression: { t: 'number', min: 1 },
+      },
+      { required: ['duration'] },
+    ),
   },
   { oneOf: [['simple', 'consistentHash']] },
 );
