@@ -735,6 +735,15 @@ class Context {
     };
     const cm = this.compileGatewayMatch(m, matchIndex);
     const filters = rule.filters ?? [];
+    if (matchIndexForCompile <= 0)
+      filters.forEach((f, k) => {
+        if (f.type === 'ExtensionRef' || f.type === 'ExternalAuth')
+          this.diag(
+            res,
+            `spec.rules[${ruleIndex}].filters[${k}]`,
+            `${f.type} filters are not executed by this engine; the rule routes as if it were absent`,
+          );
+      });
     const reqMod = filters.find((f) => f.type === 'RequestHeaderModifier')?.requestHeaderModifier;
     const respMod = filters.find((f) => f.type === 'ResponseHeaderModifier')?.responseHeaderModifier;
     const routeReq = gatewayHeaderOps(reqMod);

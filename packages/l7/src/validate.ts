@@ -100,8 +100,15 @@ export function validateResource(resource: unknown): ValidationIssue[] {
   return issues;
 }
 
+/**
+ * Resources that passed assertValid, by identity: compiling many route tables from the same objects validates each
+ * once. Resources are treated as immutable after validation (a mutated object is not validated again).
+ */
+const validated = new WeakSet<object>();
+
 /** Throws ERR_L7_INVALID_RESOURCE listing every error (warnings do not throw) and returns the typed resource. */
 export function assertValid<T extends L7Resource = L7Resource>(resource: unknown, where?: string): T {
+  if (typeof resource === 'object' && resource !== null && validated.has(resource)) return resource as T;
   const issues = validateResource(resource);
   const errors = issues.filter((i) => i.severity === 'error');
   if (errors.length > 0) {
@@ -113,6 +120,7 @@ export function assertValid<T extends L7Resource = L7Resource>(resource: unknown
       details: { issues },
     });
   }
+  if (typeof resource === 'object' && resource !== null) validated.add(resource);
   return resource as T;
 }
 
@@ -344,7 +352,11 @@ function checkHttpRouteEntry(route: HTTPRoute, p: string, issues: Issues): void 
       issues.push(error(`${mp}.port`, 'must be between 1 and 65535'));
   });
 
-  route.route?.forEach((d, j) => checkDestination(d.destination, `${p}.route[${j}].destination`, issues));
+  checkHeaderOps(route.headers, `${p}.headers`, issues);
+  route.route?.forEach((d, j) => {
+    checkDestination(d.destination, `${p}.route[${j}].destination`, issues);
+    checkHeaderOps(d.headers, `${p}.route[${j}].headers`, issues);
+  });
   checkWeights(route.route ?? [], `${p}.route`, issues);
 
   if (route.redirect) {
@@ -437,6 +449,31 @@ function checkHttpRouteEntry(route: HTTPRoute, p: string, issues: Issues): void 
     c.allowOrigins?.forEach((o, j) => checkStringMatch(o, `${p}.corsPolicy.allowOrigins[${j}]`, issues, false));
     if (c.maxAge !== undefined && (tryParseDuration(c.maxAge) ?? 0) % 1000 !== 0)
       issues.push(error(`${p}.corsPolicy.maxAge`, 'must be whole seconds'));
+  }
+}
+
+/**
+ * Istio's header operation names: never empty; pseudo-headers (":…") and "host" only as the authority in request
+ * set/add (where they become the authority rewrite).
+ */
+function checkHeaderOps(headers: HTTPRoute['headers'], p: string, issues: Issues): void {
+  if (!headers) return;
+  for (const side of ['request', 'response'] as const) {
+    const ops = headers[side];
+    if (!ops) continue;
+    const names: [string, string][] = [
+      ...Object.keys(ops.set ?? {}).map((n) => ['set', n] as [string, string]),
+      ...Object.keys(ops.add ?? {}).map((n) => ['add', n] as [string, string]),
+      ...(ops.remove ?? []).map((n, i) => [`remove[${i}]`, n] as [string, string]),
+    ];
+    for (const [op, name] of names) {
+      const path = op.startsWith('remove') ? `${p}.${side}.${op}` : member(`${p}.${side}.${op}`, name);
+      const internal = name.startsWith(':') || name.toLowerCase() === 'host';
+      const authority = /^(host|:authority)$/i.test(name);
+      if (name === '') issues.push(error(path, 'header name cannot be empty'));
+      else if (internal && !(side === 'request' && authority && !op.startsWith('remove')))
+        issues.push(error(path, `invalid header ${JSON.stringify(name)}: header cannot have ":" prefix or be "host"`));
+    }
   }
 }
 
