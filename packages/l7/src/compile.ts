@@ -1704,6 +1704,7 @@ function redirectLocation(
   const { host: reqHost, port: authPort } = splitAuthority(authority);
   let host = rd.host ?? reqHost;
   let port: number | null;
+  let keptFromRequest = false;
   if (typeof rd.port === 'number') port = rd.port;
   else if (rd.port === 'protocol') port = null;
   else if (rd.port === 'request') port = requestPort;
@@ -1711,8 +1712,14 @@ function redirectLocation(
     const explicit = splitAuthority(rd.host);
     host = explicit.host;
     port = explicit.port;
-  } else port = authPort;
-  if ((scheme === 'http' && port === 80) || (scheme === 'https' && port === 443)) port = null;
+  } else {
+    // The request's own authority is kept as sent, except that Envoy drops the old scheme's default port when the
+    // scheme changes (http://h:80 → https://h).
+    port = authPort;
+    if (scheme !== requestScheme && port === (requestScheme === 'https' ? 443 : 80)) port = null;
+    keptFromRequest = true;
+  }
+  if (!keptFromRequest && ((scheme === 'http' && port === 80) || (scheme === 'https' && port === 443))) port = null;
   let newPath: string;
   if (rd.path.kind === 'full')
     newPath = rd.path.value.includes('?') ? rd.path.value : query ? `${rd.path.value}?${query}` : rd.path.value;
