@@ -941,6 +941,8 @@ class Context {
       },
     );
     if (problem) return { ...base, problem: { status: 500, reason: problem } };
+    // Gateway API: a backend Service that does not exist answers 500 for its share (VirtualService: 503).
+    if (base.problem && !base.subset) return { ...base, problem: { status: 500, reason: base.problem.reason } };
     return base;
   }
 

@@ -30,6 +30,8 @@ interface Case {
   proxy?: CompileOptions['proxy'];
   options?: Pick<CompileOptions, 'pathNormalization' | 'rootNamespace'>;
   servicePorts?: Record<string, number[]>;
+  /** When set, only these hosts exist (CompileOptions.hostExists). */
+  knownHosts?: string[];
   request?: RouteRequest;
   expect?: Record<string, unknown>;
   expectDecision?: Record<string, unknown>;
@@ -102,6 +104,7 @@ function runCase(c: Case): void {
       httpRoutes: resources.filter((r): r is GatewayHTTPRoute => r.kind === 'HTTPRoute'),
       grpcRoutes: resources.filter((r): r is GRPCRoute => r.kind === 'GRPCRoute'),
       ...(c.servicePorts ? { servicePorts: (h: string) => c.servicePorts![h] } : {}),
+      ...(c.knownHosts ? { hostExists: (h: string) => c.knownHosts!.includes(h) } : {}),
     });
   };
   if (c.expectError) {
