@@ -3,7 +3,14 @@
 // (the webhook's Go checks) live in validate.ts.
 
 export type Schema =
-  | { t: 'string'; enum?: readonly string[]; minLength?: number; maxLength?: number }
+  | {
+      t: 'string';
+      enum?: readonly string[];
+      minLength?: number;
+      maxLength?: number;
+      pattern?: RegExp;
+      patternName?: string;
+    }
   | { t: 'int'; min?: number; max?: number }
   | { t: 'number'; min?: number; max?: number }
   | { t: 'bool' }
@@ -250,18 +257,69 @@ export const destinationRuleSpecSchema: Schema = obj(
 
 // ------------------------------------------------------------------------------------------ gateway.networking.k8s.io
 
+// Patterns of the Gateway API types (apis/v1/shared_types.go).
+const dnsSubdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const gwGroup: Schema = {
+  t: 'string',
+  maxLength: 253,
+  pattern: /^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
+  patternName: 'a DNS subdomain or ""',
+};
+const gwKind: Schema = {
+  t: 'string',
+  minLength: 1,
+  maxLength: 63,
+  pattern: /^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$/,
+  patternName: 'a kind name',
+};
+const gwNamespace: Schema = {
+  t: 'string',
+  minLength: 1,
+  maxLength: 63,
+  pattern: /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/,
+  patternName: 'a DNS label',
+};
+const gwSectionName: Schema = {
+  t: 'string',
+  minLength: 1,
+  maxLength: 253,
+  pattern: dnsSubdomain,
+  patternName: 'a DNS subdomain',
+};
+const gwPreciseHostname: Schema = {
+  t: 'string',
+  minLength: 1,
+  maxLength: 253,
+  pattern: dnsSubdomain,
+  patternName: 'a lower-case host name',
+};
+const gwHostname: Schema = {
+  t: 'string',
+  minLength: 1,
+  maxLength: 253,
+  pattern: /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
+  patternName: 'a lower-case host name, optionally with a "*." prefix',
+};
+const gwHeaderName: Schema = {
+  t: 'string',
+  minLength: 1,
+  maxLength: 256,
+  pattern: /^[A-Za-z0-9!#$%&'*+\-.^_\x60|~]+$/,
+  patternName: 'an HTTP header name',
+};
+
 const parentRef = obj(
   {
-    group: str,
-    kind: str,
-    namespace: str,
+    group: gwGroup,
+    kind: gwKind,
+    namespace: gwNamespace,
     name: { t: 'string', minLength: 1, maxLength: 253 },
-    sectionName: str,
+    sectionName: gwSectionName,
     port: { t: 'int', min: 1, max: 65_535 },
   },
   { required: ['name'] },
 );
-const headerName = { t: 'string', minLength: 1, maxLength: 256 } as const;
+const headerName = gwHeaderName;
 const headerValue = { t: 'string', minLength: 1, maxLength: 4096 } as const;
 const headerFilter = obj({
   set: list(obj({ name: headerName, value: headerValue }, { required: ['name', 'value'] }), 16),
@@ -277,10 +335,10 @@ const pathModifier = obj(
   { required: ['type'] },
 );
 const backendObjectRef = {
-  group: str,
-  kind: str,
+  group: gwGroup,
+  kind: gwKind,
   name: { t: 'string', minLength: 1, maxLength: 253 },
-  namespace: str,
+  namespace: gwNamespace,
   port: { t: 'int', min: 1, max: 65_535 },
 } as const;
 const filter = obj(
@@ -313,12 +371,12 @@ const filter = obj(
     ),
     requestRedirect: obj({
       scheme: { t: 'string', enum: ['http', 'https'] },
-      hostname: { t: 'string', minLength: 1, maxLength: 253 },
+      hostname: gwPreciseHostname,
       path: pathModifier,
       port: { t: 'int', min: 1, max: 65_535 },
       statusCode: { t: 'int', min: 300, max: 399 },
     }),
-    urlRewrite: obj({ hostname: { t: 'string', minLength: 1, maxLength: 253 }, path: pathModifier }),
+    urlRewrite: obj({ hostname: gwPreciseHostname, path: pathModifier }),
     cors: obj({
       allowOrigins: strList,
       allowCredentials: bool,
@@ -350,10 +408,10 @@ const backendRef = obj(
 
 export const httpRouteSpecSchema: Schema = obj({
   parentRefs: list(parentRef, 32),
-  hostnames: list(str, 16),
+  hostnames: list(gwHostname, 16),
   rules: list(
     obj({
-      name: str,
+      name: gwSectionName,
       matches: list(httpRouteMatch, 64),
       filters: list(filter, 16),
       backendRefs: list(backendRef, 16),
@@ -367,10 +425,10 @@ export const httpRouteSpecSchema: Schema = obj({
 
 export const grpcRouteSpecSchema: Schema = obj({
   parentRefs: list(parentRef, 32),
-  hostnames: list(str, 16),
+  hostnames: list(gwHostname, 16),
   rules: list(
     obj({
-      name: str,
+      name: gwSectionName,
       matches: list(
         obj({
           method: obj({ type: matchType(['Exact', 'RegularExpression']), service: str, method: str }),
@@ -390,7 +448,7 @@ export const tcpRouteSpecSchema: Schema = obj({
   parentRefs: list(parentRef, 32),
   rules: list(
     obj({
-      name: str,
+      name: gwSectionName,
       backendRefs: list(obj({ ...backendObjectRef, weight: { t: 'int', min: 0, max: 1_000_000 } }), 16),
     }),
     16,

@@ -191,6 +191,13 @@ function walk(schema: Schema, value: unknown, path: string, issues: Issues): voi
         issues.push(error(path, `must have at least ${schema.minLength} character(s)`));
       if (schema.maxLength !== undefined && value.length > schema.maxLength)
         issues.push(error(path, `must have at most ${schema.maxLength} characters`));
+      if (schema.pattern && !schema.pattern.test(value))
+        issues.push(
+          error(
+            path,
+            `must be ${schema.patternName ?? `a match of ${String(schema.pattern)}`}, got ${JSON.stringify(value)}`,
+          ),
+        );
       return;
     case 'int':
     case 'number':
@@ -508,7 +515,7 @@ function checkDestination(
   if (!d.host) issues.push(error(`${path}.host`, 'is required'));
   else if (!validHost(d.host) || d.host.includes('*'))
     issues.push(error(`${path}.host`, `${JSON.stringify(d.host)} is not a valid destination host`));
-  if (d.subset !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/i.test(d.subset))
+  if (d.subset !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(d.subset) && d.subset.length <= 63)
     issues.push(error(`${path}.subset`, `${JSON.stringify(d.subset)} is not a valid subset name`));
   const port = d.port?.number;
   if (port !== undefined && (port < 1 || port > 65_535))
@@ -556,7 +563,7 @@ function checkDestinationRule(dr: DestinationRule, issues: Issues): void {
     if (!s.name) return;
     if (names.has(s.name)) issues.push(error(`${p}.name`, `duplicate subset name ${JSON.stringify(s.name)}`));
     names.add(s.name);
-    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/i.test(s.name))
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(s.name) && s.name.length <= 63)
       issues.push(error(`${p}.name`, `${JSON.stringify(s.name)} is not a valid subset name`));
     if (s.trafficPolicy) checkTrafficPolicy(s.trafficPolicy, `${p}.trafficPolicy`, issues);
   });
