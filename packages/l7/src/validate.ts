@@ -515,7 +515,7 @@ function checkDestination(
   if (!d.host) issues.push(error(`${path}.host`, 'is required'));
   else if (!validHost(d.host) || d.host.includes('*'))
     issues.push(error(`${path}.host`, `${JSON.stringify(d.host)} is not a valid destination host`));
-  if (d.subset !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(d.subset) && d.subset.length <= 63)
+  if (d.subset !== undefined && !isDns1123Label(d.subset))
     issues.push(error(`${path}.subset`, `${JSON.stringify(d.subset)} is not a valid subset name`));
   const port = d.port?.number;
   if (port !== undefined && (port < 1 || port > 65_535))
@@ -563,7 +563,7 @@ function checkDestinationRule(dr: DestinationRule, issues: Issues): void {
     if (!s.name) return;
     if (names.has(s.name)) issues.push(error(`${p}.name`, `duplicate subset name ${JSON.stringify(s.name)}`));
     names.add(s.name);
-    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(s.name) && s.name.length <= 63)
+    if (!isDns1123Label(s.name))
       issues.push(error(`${p}.name`, `${JSON.stringify(s.name)} is not a valid subset name`));
     if (s.trafficPolicy) checkTrafficPolicy(s.trafficPolicy, `${p}.trafficPolicy`, issues);
   });
@@ -614,6 +614,10 @@ function checkPolicyFields(tp: Omit<TrafficPolicy, 'portLevelSettings'>, p: stri
     if (cp.tcp?.connectTimeout !== undefined)
       checkMinDuration(cp.tcp.connectTimeout, `${p}.connectionPool.tcp.connectTimeout`, issues);
   }
+}
+
+function isDns1123Label(name: string): boolean {
+  return name.length <= 63 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name);
 }
 
 function isPrime(n: number): boolean {
