@@ -14,7 +14,7 @@ export function normalizePath(path: string, mode: PathNormalization = 'BASE'): s
   let p = path;
   if (mode === 'DECODE_AND_MERGE_SLASHES') p = p.replace(/%2f/gi, '/').replace(/%5c/gi, '\\');
   if (p.includes('%')) {
-    p = p.replace(/%([0-9A-Fa-f]{2})/g, (whole, hex: string) => {
+    p = p.replace(/%([0-9A-Fa-f]{2})/g, (_whole, hex: string) => {
       const ch = String.fromCharCode(Number.parseInt(hex, 16));
       return UNRESERVED.test(ch) ? ch : `%${hex.toUpperCase()}`;
     });
@@ -43,12 +43,6 @@ export function removeDotSegments(path: string): string {
   }
   const joined = out.join('/');
   return joined.startsWith('/') ? joined : `/${joined}`;
-}
-
-/** `:path` split at the first `?`. */
-export function splitPath(fullPath: string): { path: string; query: string } {
-  const q = fullPath.indexOf('?');
-  return q === -1 ? { path: fullPath, query: '' } : { path: fullPath.slice(0, q), query: fullPath.slice(q + 1) };
 }
 
 /**
