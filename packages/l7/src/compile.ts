@@ -1758,12 +1758,22 @@ function localDecision(action: 'no-route' | 'reject', status: number, reason: st
   };
 }
 
+const NO_HEADERS: Readonly<Record<string, string | readonly string[] | undefined>> = Object.freeze({});
+
+function hasUpperCase(name: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c >= 65 && c <= 90) return true;
+  }
+  return false;
+}
+
 function lowerCaseHeaders(
   headers: RouteRequest['headers'],
 ): Readonly<Record<string, string | readonly string[] | undefined>> {
-  if (!headers) return {};
+  if (!headers) return NO_HEADERS;
   for (const k in headers) {
-    if (k !== k.toLowerCase()) {
+    if (hasUpperCase(k)) {
       const out: Record<string, string | readonly string[] | undefined> = {};
       for (const [name, v] of Object.entries(headers)) {
         const lower = name.toLowerCase();

@@ -9,6 +9,14 @@ const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
 
 /** The normalized path, or `null` when Envoy would reject the request (400). The input has no query string. */
 export function normalizePath(path: string, mode: PathNormalization = 'BASE'): string | null {
+  // Fast path: nothing to decode, no backslash, no dot segment candidate, no doubled slash.
+  let plain = path.charCodeAt(0) === 47;
+  for (let i = 0; plain && i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c === 37 /* % */ || c === 92 /* \ */ || c === 46 /* . */ || (c === 47 && path.charCodeAt(i + 1) === 47))
+      plain = false;
+  }
+  if (plain) return path;
   if (/%00/.test(path)) return null;
   if (mode === 'NONE') return path;
   let p = path;
