@@ -1141,14 +1141,12 @@ class Table implements RouteTable {
     if (index.ungated.length > 0) lists[k++] = index.ungated;
     k = collect(index.exact, path, lists, k);
     if (index.lower) k = collect(index.lower, lower, lists, k);
-    if (index.segments.size > 0) k = collectSegments(index.segments, path, lists, k, index.maxLists);
-    if (index.headers.size > 0) {
-      for (const [name, byValue] of index.headers) {
-        const raw = headers[name];
-        if (raw === undefined) continue;
-        const list = byValue.get(typeof raw === 'string' ? raw : raw.join(','));
-        if (list) lists[k++] = list;
-      }
+    if (index.segments.size > 0) k = collectSegments(index, path, lists, k);
+    for (let h = 0; h < index.headerNames.length; h++) {
+      const raw = headers[index.headerNames[h]!];
+      if (raw === undefined) continue;
+      const list = index.headerValues[h]!.get(typeof raw === 'string' ? raw : raw.join(','));
+      if (list) lists[k++] = list;
     }
     if (k === 1) {
       const list = lists[0]!;
@@ -1208,10 +1206,13 @@ interface GateIndex {
   readonly ungated: readonly number[];
   readonly exact: TrieNode;
   readonly lower: TrieNode | null;
-  /** header name → value → routes. */
-  readonly headers: ReadonlyMap<string, ReadonlyMap<string, number[]>>;
+  /** Indexed header names, and for each, value → routes. */
+  readonly headerNames: readonly string[];
+  readonly headerValues: readonly ReadonlyMap<string, number[]>[];
   /** whole path segment → routes. */
   readonly segments: ReadonlyMap<string, number[]>;
+  /** segmentLengths[n] is 1 when some indexed segment has n characters (lets a request skip the others unsliced). */
+  readonly segmentLengths: Uint8Array;
   /** Upper bound on the number of lists a request can collect. */
   readonly maxLists: number;
 }
@@ -1321,7 +1322,23 @@ function buildGateIndex(compiled: CompiledRoute[]): GateIndex {
   };
   measure(exact, 0);
   if (lower) measure(lower, 0);
-  return { ungated, exact, lower, headers, segments, maxLists: 1 + depth * 2 + headers.size + 64 };
+  const segmentLengths = new Uint8Array(256);
+  let longSegments = false;
+  for (const key of segments.keys()) {
+    if (key.length < 256) segmentLengths[key.length] = 1;
+    else longSegments = true;
+  }
+  if (longSegments) segmentLengths.fill(1);
+  return {
+    ungated,
+    exact,
+    lower,
+    headerNames: [...headers.keys()],
+    headerValues: [...headers.values()],
+    segments,
+    segmentLengths,
+    maxLists: 1 + depth * 2 + headers.size + 64,
+  };
 }
 
 function collect(root: TrieNode, path: string, lists: (readonly number[])[], k: number): number {
@@ -1334,19 +1351,16 @@ function collect(root: TrieNode, path: string, lists: (readonly number[])[], k: 
   return k;
 }
 
-function collectSegments(
-  segments: ReadonlyMap<string, number[]>,
-  path: string,
-  lists: (readonly number[])[],
-  k: number,
-  max: number,
-): number {
+function collectSegments(index: GateIndex, path: string, lists: (readonly number[])[], k: number): number {
+  const max = index.maxLists;
+  const lengths = index.segmentLengths;
   let start = 1;
   while (start <= path.length && k < max) {
     let end = path.indexOf('/', start);
     if (end === -1) end = path.length;
-    if (end > start) {
-      const list = segments.get(path.slice(start, end));
+    const n = end - start;
+    if (n > 0 && (n >= 256 || lengths[n] === 1)) {
+      const list = index.segments.get(path.slice(start, end));
       if (list) lists[k++] = list;
     }
     start = end + 1;
