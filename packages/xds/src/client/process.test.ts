@@ -159,4 +159,22 @@ describe('processSotw', () => {
     );
     expect(unnamed.errors.map((e) => e.message)).toEqual(['resource index 0 has no name']);
   });
+
+  it('deletes nothing when a rejected resource of a full-state response cannot be named', () => {
+    const state = new ResourceState<Listener>();
+    state.put({ name: 'held', version: '1', aliases: [], resource: Listener.create({ name: 'held' }), updatedAt: 0 });
+    const out = processSotw(
+      listenerType,
+      state,
+      new Map(),
+      sotw(Listener.typeUrl, [listener('other'), { typeUrl: Listener.typeUrl, value: Uint8Array.of(0x0a, 0x09) }]),
+      { wildcard: true, names: new Set() },
+      1,
+    );
+    expect([out.updated.map((e) => e.name), out.removed, out.errors.map((e) => e.code)]).toEqual([
+      ['other'],
+      [],
+      ['ERR_XDS_DECODE'],
+    ]);
+  });
 });

@@ -75,7 +75,7 @@ function duplicates(names: Map<string, number[]>): XdsError[] {
     errors.push(
       new XdsError(
         'ERR_XDS_DUPLICATE_NAME',
-        `resource "${name}" appears ${indices.length} times (indices ${indices.join(', ')}); every copy is rejected`,
+        `resource "${name}" appears ${indices.length} times (indices ${indices.join(', ')}), so every copy is rejected`,
         { details: { name, indices } },
       ),
     );
@@ -177,6 +177,7 @@ export function processSotw<T>(
   const indices = new Map<string, number[]>();
   const accepted = new Map<string, { entry: XdsResource<T>; body: Uint8Array }>();
   const present = new Set<string>(); // named in the response, accepted or not
+  let unnamed = false; // a rejected resource whose name could not be read: it may be one the client holds
   response.resources.forEach((wrapped, index) => {
     let any: Any | null | undefined = wrapped;
     let name = '';
@@ -192,6 +193,7 @@ export function processSotw<T>(
         ttlMs = r.ttl ? durationToMillis(r.ttl) : undefined;
         any = r.resource;
       } catch (error) {
+        unnamed = true;
         out.errors.push(new XdsError('ERR_XDS_DECODE', `${where}: bad Resource wrapper`, { cause: error }));
         return;
       }
@@ -205,6 +207,8 @@ export function processSotw<T>(
     }
     const decoded = decodeBody(type, any, where);
     if (!decoded.ok) {
+      if (name) present.add(name);
+      else unnamed = true;
       out.errors.push(decoded.error);
       return;
     }
@@ -212,11 +216,13 @@ export function processSotw<T>(
       try {
         name = type.nameOf(decoded.value);
       } catch (error) {
+        unnamed = true;
         out.errors.push(error instanceof XdsError ? error : new XdsError('ERR_XDS_INVALID_RESOURCE', String(error)));
         return;
       }
     }
     if (!name) {
+      unnamed = true;
       out.errors.push(new XdsError('ERR_XDS_INVALID_RESOURCE', `${where} has no name`));
       return;
     }
@@ -259,8 +265,9 @@ export function processSotw<T>(
   out.errors.push(...duplicates(indices));
   out.refreshed = out.refreshed.filter((name) => (indices.get(name)?.length ?? 0) < 2);
   out.updated = [...accepted.values()].map((a) => a.entry);
-  if (type.sotwFullState) {
-    // Listener/Cluster semantics: what the response does not name is gone. A resource named but rejected is kept.
+  if (type.sotwFullState && !unnamed) {
+    // Listener/Cluster semantics: what the response does not name is gone. A resource named but rejected is kept,
+    // and when a rejected resource cannot even be named, nothing is deleted (it could be any of the held ones).
     for (const name of state.byName.keys()) if (!present.has(name)) out.removed.push(name);
   }
   const nextBodies = new Map(bodies);

@@ -84,6 +84,8 @@ export class Subscription<T> implements AsyncIterable<ResourceBatch<T>>, AsyncDi
   readonly #readyWaiters = new Set<() => void>();
   readonly #notFoundWaiters = new Set<(keys: readonly string[]) => void>();
   readonly #ttlTimers = new Map<string, NodeJS.Timeout>();
+  /** Subscribed keys the server said do not exist (until a matching resource arrives). */
+  readonly #absent = new Set<string>();
   /** Listener exceptions go here (the client reports them as `listenerError`). */
   onListenerError: (error: unknown) => void = () => {};
 
@@ -161,6 +163,7 @@ export class Subscription<T> implements AsyncIterable<ResourceBatch<T>>, AsyncDi
         if (this.#wildcard) removed.push(name);
         this.#wildcard = false;
       } else if (this.#names.delete(name)) {
+        this.#absent.delete(name);
         removed.push(name);
       }
     }
@@ -242,6 +245,7 @@ export class Subscription<T> implements AsyncIterable<ResourceBatch<T>>, AsyncDi
     const held = this.get(key);
     if (held) return held;
     this.#assertOpen();
+    if (this.#names.has(key) && this.#absent.has(key)) return undefined; // already answered
     using wait = deadline(options.timeoutMs ?? 15_000, options.signal);
     const result = new Promise<XdsResource<T> | undefined>((resolve, reject) => {
       const finish = (value: XdsResource<T> | undefined) => {
@@ -313,6 +317,10 @@ export class Subscription<T> implements AsyncIterable<ResourceBatch<T>>, AsyncDi
     for (const entry of updated) {
       this.#state.put(entry);
       this.#armTtl(entry.name, entry.ttlMs);
+      if (this.#absent.size) {
+        this.#absent.delete(entry.name);
+        for (const alias of entry.aliases) this.#absent.delete(alias);
+      }
     }
     if (updated.length === 0 && removed.length === 0) return;
     const batch: ResourceBatch<T> = { typeUrl: this.typeUrl, updated, removed, cause };
@@ -365,6 +373,7 @@ export class Subscription<T> implements AsyncIterable<ResourceBatch<T>>, AsyncDi
         const notFound = completeSet
           ? [...processed.notFound, ...[...this.#names].filter((key) => !this.get(key))]
           : processed.notFound;
+        for (const key of notFound) if (this.#names.has(key) && !this.get(key)) this.#absent.add(key);
         if (notFound.length) for (const waiter of [...this.#notFoundWaiters]) waiter(notFound);
         this.#responded = true;
         for (const waiter of [...this.#readyWaiters]) waiter();
