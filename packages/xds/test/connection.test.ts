@@ -60,7 +60,7 @@ describe('reconnect and resync', () => {
     const batch = await resynced;
     expect([namesOf(batch.updated), batch.removed]).toEqual([['changed', 'new'], ['deleted']]);
     expect(pushes).toEqual([{ resources: 2, removed: 1 }]); // "same" was not sent again
-    const request = second.requests[0]!.request;
+    const request = second.deltaRequests()[0]!;
     expect(request.initialResourceVersions).toEqual(versions);
     expect(request.node?.id).toBe('zt');
     expect(client.snapshot()).toMatchObject({ connected: true, disconnects: 1, lastError: { code: 'ERR_XDS_STREAM' } });
@@ -86,9 +86,9 @@ describe('reconnect and resync', () => {
     await second.synced(listenerType, { timeoutMs: 10_000 });
     expect((await gone).removed).toEqual(['l1']);
     // The first request on the new stream carries the last accepted version and no nonce.
-    const request = second.requests.find((r) => r.request.typeUrl === listenerType.typeUrl)!.request;
+    const request = second.sotwRequests(listenerType)[0]!;
     expect([request.versionInfo, request.responseNonce, request.resourceNames]).toEqual([version, '', []]);
-    expect(second.requests.find((r) => r.request.typeUrl === clusterType.typeUrl)!.request.resourceNames).toEqual([
+    expect(second.sotwRequests(clusterType)[0]!.resourceNames).toEqual([
       'c1',
     ]);
     expect(namesOf(clusters.values())).toEqual(['c1']);

@@ -83,7 +83,8 @@ describe('delta ADS: our client and our server', () => {
     await addresses.ready();
     const connection = await cp.connection();
     await cp.synced(addressType);
-    const first = cp.requests.find((r) => r.connectionId === connection.id)!.request;
+    const first = cp.deltaRequests(addressType)[0]!;
+    expect(cp.requests[0]!.connectionId).toBe(connection.id);
     expect([first.resourceNamesSubscribe, first.resourceNamesUnsubscribe]).toEqual([['*'], ['*']]);
     expect(addresses.size).toBe(0);
 
@@ -242,7 +243,7 @@ describe('delta ADS: our client and our server', () => {
     expect(await iteration).toEqual(['snapshot']);
     await until(() => cp.server.status()[0]?.types.find((t) => t.typeUrl === authorizationType.typeUrl)?.subscribed, 'x');
     const unsubscribed = await until(
-      () => cp.requests.some((r) => r.request.typeUrl === authorizationType.typeUrl && r.request.resourceNamesUnsubscribe?.includes('*')),
+      () => cp.deltaRequests(authorizationType).some((r) => r.resourceNamesUnsubscribe.includes('*')),
       'the unsubscribe request',
     );
     expect(unsubscribed).toBe(true);

@@ -2,7 +2,7 @@
 // that keep the accepted version, bad input.
 import { describe, expect, it } from 'vitest';
 import { packAny } from '@mesh/api';
-import { Cluster } from '@mesh/api/envoy.config.cluster.v3';
+import { Cluster, Cluster_LbPolicy } from '@mesh/api/envoy.config.cluster.v3';
 import { MeshError } from '@mesh/core';
 import {
   clusterLoadAssignmentType,
@@ -52,8 +52,7 @@ describe('SotW ADS: our client and our server', () => {
     const batch = await changed;
     expect([namesOf(batch.updated), batch.removed]).toEqual([['l3'], []]);
     await cp.synced(listenerType);
-    const requests = cp.requests.filter((r) => r.request.typeUrl === listenerType.typeUrl);
-    expect(requests.at(-1)!.request.versionInfo).toBe(client.snapshot().subscriptions[0]!.version);
+    expect(cp.sotwRequests(listenerType).at(-1)!.versionInfo).toBe(client.snapshot().subscriptions[0]!.version);
   });
 
   it('NACKs with the last accepted version, keeps the good state, and the stream survives bad input', async () => {
@@ -61,7 +60,7 @@ describe('SotW ADS: our client and our server', () => {
     const strict = defineResourceType({
       codec: Cluster,
       nameOf: (c) => c.name,
-      validate: (c) => (c.lbPolicy === 4 ? 'MAGLEV is not supported' : undefined),
+      validate: (c) => (c.lbPolicy === Cluster_LbPolicy.MAGLEV ? 'MAGLEV is not supported' : undefined),
     });
     cp.set(clusterType, [named('a'), named('b')]);
     await using client = new XdsClient({ server: cp.address, protocol: 'sotw', node: { id: 'g' } });
@@ -72,7 +71,7 @@ describe('SotW ADS: our client and our server', () => {
     const good = clusters.get('a');
 
     const nack = cp.nextNack(clusterType);
-    cp.update(clusterType, { set: [named('a', { lbPolicy: 4 }), named('c')] });
+    cp.update(clusterType, { set: [named('a', { lbPolicy: Cluster_LbPolicy.MAGLEV }), named('c')] });
     const event = await nack;
     expect(event.message).toBe('resource "a" (index 0) is invalid: MAGLEV is not supported');
     expect(event.version).toBe(accepted); // version_info of a NACK = last accepted

@@ -36,12 +36,11 @@ export interface WaitForOptions {
   timeoutMs?: number;
 }
 
-export interface RecordedRequest {
-  connectionId: string;
-  nodeId: string;
-  protocol: XdsProtocol;
-  request: DiscoveryRequest | DeltaDiscoveryRequest;
-}
+/** A request as received, tagged with its protocol (narrow on `protocol` to read its fields). */
+export type RecordedRequest = { connectionId: string; nodeId: string } & (
+  | { protocol: 'sotw'; request: DiscoveryRequest }
+  | { protocol: 'delta'; request: DeltaDiscoveryRequest }
+);
 
 type TypeRef = string | Pick<ResourceType<unknown>, 'typeUrl'>;
 const urlOf = (type: TypeRef) => (typeof type === 'string' ? type : type.typeUrl);
@@ -67,7 +66,7 @@ export class TestControlPlane<P = unknown> implements AsyncDisposable {
         nodeId: connection.nodeId,
         protocol: connection.protocol,
         request,
-      });
+      } as RecordedRequest);
       if (this.requests.length > MAX_LOG) this.requests.shift();
     });
     server.on('nack', (event) => {
@@ -87,6 +86,20 @@ export class TestControlPlane<P = unknown> implements AsyncDisposable {
 
   remove<T>(type: ResourceType<T>, names: Iterable<string>): void {
     this.server.remove(type, names);
+  }
+
+  /** Delta requests received (of one type, if given), oldest first. */
+  deltaRequests(type?: TypeRef): DeltaDiscoveryRequest[] {
+    return this.requests.flatMap((r) =>
+      r.protocol === 'delta' && (type === undefined || r.request.typeUrl === urlOf(type)) ? [r.request] : [],
+    );
+  }
+
+  /** State-of-the-world requests received (of one type, if given), oldest first. */
+  sotwRequests(type?: TypeRef): DiscoveryRequest[] {
+    return this.requests.flatMap((r) =>
+      r.protocol === 'sotw' && (type === undefined || r.request.typeUrl === urlOf(type)) ? [r.request] : [],
+    );
   }
 
   connections(nodeId?: string): XdsConnection<P>[] {
