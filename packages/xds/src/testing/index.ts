@@ -10,7 +10,7 @@ import {
 import { abortError, deadline, sleep } from '@mesh/core';
 import { XdsError } from '../errors.js';
 import type { ResourceType } from '../resource-type.js';
-import type { NackEvent, ReplyEvent, XdsConnection, XdsProtocol } from '../server/connection.js';
+import type { NackEvent, ReplyEvent, XdsConnection } from '../server/connection.js';
 import {
   XdsServer,
   type DebounceOptions,
