@@ -69,7 +69,7 @@ export function defineResourceType<T>(options: ResourceTypeOptions<T>): Resource
   const nameOf = options.nameOf;
   return Object.freeze({
     typeUrl: codec.typeUrl,
-    decode: (bytes: Uint8Array) => codec.decode(strict(bytes)),
+    decode: (bytes: Uint8Array) => codec.decode(bytes),
     encode: (resource: DeepPartial<T>) => codec.encode(resource),
     nameOf: (resource: T) => {
       if (!nameOf) {
@@ -87,15 +87,6 @@ export function defineResourceType<T>(options: ResourceTypeOptions<T>): Resource
     wildcard,
     sotwFullState: options.sotwFullState ?? wildcard,
   });
-}
-
-/**
- * protobufjs reads a Node Buffer with a reader that cuts an over-long string field short instead of failing, so a
- * truncated resource would decode "successfully". Decoding through a plain Uint8Array view (same memory) uses the
- * strict reader.
- */
-function strict(bytes: Uint8Array): Uint8Array {
-  return Buffer.isBuffer(bytes) ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : bytes;
 }
 
 const needsName = (what: string) => (resource: { name: string }) =>
