@@ -256,4 +256,31 @@ describe('delta ADS: our client and our server', () => {
     );
     expect(addresses.size).toBe(2);
   });
+
+  it('shares one encoded frame among subscribers getting the same big push, with a bounded number in flight', async () => {
+    await using cp = await startTestControlPlane({ maxConcurrentPushes: 1 });
+    cp.set(addressType, Array.from({ length: 600 }, (_, i) => workload(`w${i}`, i % 250, { namespace: `ns-${i}` })));
+    const pushes: Array<{ node: string; nonce: string; bytes: number }> = [];
+    cp.server.on('push', (e) => pushes.push({ node: e.connection.nodeId, nonce: e.nonce, bytes: e.bytes }));
+    const clients = ['a', 'b', 'c'].map((id) => new XdsClient({ server: cp.address, node: node(id) }));
+    try {
+      const subscriptions = clients.map((c) => c.subscribe(addressType));
+      await Promise.all(subscriptions.map((s) => s.ready({ timeoutMs: 10_000 })));
+      await cp.synced(addressType);
+      expect(subscriptions.map((s) => s.size)).toEqual([600, 600, 600]);
+      const big = pushes.filter((p) => p.bytes > 64 * 1024);
+      expect(big).toHaveLength(3);
+      expect(new Set(big.map((p) => p.nonce)).size).toBe(1); // one frame, one nonce, three streams
+      // A later identical push to the same stream never reuses a nonce it has seen.
+      subscriptions[0]!.unsubscribe(['*']);
+      subscriptions[0]!.subscribe(['*']);
+      const bigToA = () => pushes.filter((p) => p.node === 'a' && p.bytes > 64 * 1024).map((p) => p.nonce);
+      await until(() => bigToA().length === 2, 'the second full push');
+      expect(new Set(bigToA()).size).toBe(2);
+      await cp.synced(addressType);
+      expect(subscriptions[0]!.size).toBe(600);
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+    }
+  });
 });

@@ -14,6 +14,8 @@ import { fromStruct, type DeepPartial, type JsonValue } from '@mesh/api';
 import { MeshError } from '@mesh/core';
 import { isWildcardTypeUrl } from '../resource-type.js';
 import { encodeDeltaFrame, encodeSotwFrame } from '../wire.js';
+import { SHARE_MIN_BYTES, type FrameCache } from './frames.js';
+import type { PushGate } from './gate.js';
 import type { Entry, ResourceStore, StoredResource } from './store.js';
 import { DeltaWatch, SotwWatch, type TypeSyncStatus, type Watch } from './watch.js';
 
@@ -107,6 +109,12 @@ export interface ConnectionHost<P> {
   readonly clock: Clock;
   readonly nonceTag: string;
   readonly controlPlane: Uint8Array | undefined;
+  readonly gate: PushGate;
+  readonly frames: FrameCache;
+  /** A nonce for a frame shared between streams. */
+  sharedNonce(): string;
+  /** A push that has not reached the wire after this long stops holding its gate slot. */
+  readonly slotTimeoutMs: number;
   authenticate?(context: AuthenticateContext): P | Promise<P>;
   filter?(connection: XdsConnection<P>, resource: StoredResource): boolean;
   opened(connection: Connection<P>): void;
@@ -123,6 +131,15 @@ type Call = grpc.ServerDuplexStream<
   DiscoveryRequest | DeltaDiscoveryRequest,
   Uint8Array | DeepPartial<DiscoveryResponse | DeltaDiscoveryResponse>
 >;
+
+interface Outgoing {
+  watch: Watch;
+  frame: Uint8Array;
+  nonce: string;
+  version: string;
+  resources: number;
+  removed: number;
+}
 
 const MAX_TYPES = 64;
 const MAX_QUEUED = 256;
@@ -147,9 +164,19 @@ export class Connection<P> implements XdsConnection<P> {
   #phase: 'new' | 'authenticating' | 'open' | 'closed' = 'new';
   readonly #queue: Array<DiscoveryRequest | DeltaDiscoveryRequest> = [];
   readonly #abort = new AbortController();
-  #blocked = false;
   #scheduled = false;
+  /** A frame is written and not yet flushed: the next one waits (changes keep merging in the watches meanwhile). */
+  #inFlight = false;
+  /** Waiting for a gate slot. */
+  #waiting = false;
+  #slot: { released: boolean; timer: NodeJS.Timeout | undefined } | undefined;
+  /** A built frame waiting for a gate slot. */
+  #ready: Outgoing | undefined;
   #nonces = 0;
+  readonly #resume = () => {
+    this.#waiting = false;
+    this.schedulePush();
+  };
 
   constructor(
     readonly id: string,
@@ -165,19 +192,15 @@ export class Connection<P> implements XdsConnection<P> {
     call.on('cancelled', () => this.#teardown('cancelled by the client'));
     call.on('error', (error: Error) => this.#teardown(`stream error: ${error.message}`));
     call.on('close', () => this.#teardown('stream closed'));
-    call.on('drain', () => {
-      this.#blocked = false;
-      this.schedulePush();
-    });
   }
 
   get open(): boolean {
     return this.#phase === 'open';
   }
 
-  /** Whether a push is queued, running or waiting for the client to read. */
+  /** Whether a push is queued, waiting for a slot, or on its way to the client. */
   get busy(): boolean {
-    if (this.#scheduled || this.#blocked) return true;
+    if (this.#scheduled || this.#inFlight || this.#waiting || this.#ready) return true;
     for (const watch of this.watches.values()) if (watch.pending) return true;
     return false;
   }
@@ -222,6 +245,8 @@ export class Connection<P> implements XdsConnection<P> {
     this.#phase = 'closed';
     this.#abort.abort();
     this.#queue.length = 0;
+    this.host.gate.cancel(this.#resume);
+    this.#releaseSlot();
     if (wasOpen) this.host.closed(this, reason);
   }
 
@@ -391,61 +416,125 @@ export class Connection<P> implements XdsConnection<P> {
     return `${this.host.nonceTag}${this.id}-${(++this.#nonces).toString(36)}`;
   }
 
+  #releaseSlot(): void {
+    const slot = this.#slot;
+    if (!slot || slot.released) return;
+    slot.released = true;
+    clearTimeout(slot.timer);
+    this.#slot = undefined;
+    this.host.gate.release();
+  }
+
+  /**
+   * Sends the next pending type's response: one frame on the wire at a time per connection. Big frames also need a
+   * slot of the server-wide gate; a connection waiting for one keeps its built frame (usually shared with others).
+   */
   #push(): void {
-    if (this.#blocked || this.#phase !== 'open') return;
+    if (this.#inFlight || this.#waiting || this.#phase !== 'open') return;
+    const next = this.#ready ?? this.#build();
+    if (!next) return;
+    if (next.frame.length >= SHARE_MIN_BYTES && !this.#slot) {
+      if (!this.host.gate.acquire(this.#resume)) {
+        this.#ready = next;
+        this.#waiting = true;
+        return;
+      }
+      this.#slot = { released: false, timer: undefined };
+    }
+    this.#ready = undefined;
+    this.#send(next);
+  }
+
+  /** The next pending type's frame, in make-before-break order; undefined when nothing changed. */
+  #build(): Outgoing | undefined {
     const watches = [...this.watches.values()]
       .filter((w) => w.pending)
       .sort((a, b) => typeRank(a.typeUrl) - typeRank(b.typeUrl));
+    if (watches.length === 0) return undefined;
     const visible = this.#visible();
     for (const watch of watches) {
       const state = this.host.store.type(watch.typeUrl);
-      let frame: Buffer;
-      let version: string;
-      let resources: number;
-      let removed = 0;
-      const nonce = this.#nonce();
       if (watch instanceof DeltaWatch) {
         const push = watch.build(state, visible);
         if (!push) continue;
-        version = String(state?.revision ?? 0);
-        resources = push.entries.length;
-        removed = push.removed.length;
-        frame = encodeDeltaFrame({
-          systemVersionInfo: version,
-          resources: push.entries.map((e) => e.deltaBytes()),
-          typeUrl: watch.typeUrl,
-          nonce,
-          removedResources: push.removed,
-          controlPlane: this.host.controlPlane,
-        });
-      } else {
-        const sotw = watch as SotwWatch;
-        const push = sotw.build(state, visible);
-        if (!push) continue;
-        version = push.version;
-        resources = push.entries.length;
-        frame = encodeSotwFrame({
-          versionInfo: version,
-          resources: push.entries.map((e) => e.anyBytes()),
-          typeUrl: watch.typeUrl,
-          nonce,
-          controlPlane: this.host.controlPlane,
-        });
-        sotw.lastNonce = nonce;
+        const version = String(state?.revision ?? 0);
+        const resources = push.entries.map((e) => e.deltaBytes());
+        const ids = () => push.entries.map((e) => e.id).join(',');
+        const { frame, nonce } = this.#frame(watch, resources, ids, push.removed, version, (nonce) =>
+          encodeDeltaFrame({
+            systemVersionInfo: version,
+            resources,
+            typeUrl: watch.typeUrl,
+            nonce,
+            removedResources: push.removed,
+            controlPlane: this.host.controlPlane,
+          }),
+        );
+        return { watch, frame, nonce, version, resources: push.entries.length, removed: push.removed.length };
       }
-      this.#send(watch, frame, { nonce, version, resources, removed });
-      if (this.#blocked) return; // the rest waits for 'drain'; changes keep accumulating in the watches
+      const push = (watch as SotwWatch).build(state, visible);
+      if (!push) continue;
+      const resources = push.entries.map((e) => e.anyBytes());
+      // In SotW the version is a content hash of the set: it identifies the frame.
+      const { frame, nonce } = this.#frame(
+        watch,
+        resources,
+        () => '',
+        [],
+        push.version,
+        (nonce) =>
+          encodeSotwFrame({
+            versionInfo: push.version,
+            resources,
+            typeUrl: watch.typeUrl,
+            nonce,
+            controlPlane: this.host.controlPlane,
+          }),
+      );
+      return { watch, frame, nonce, version: push.version, resources: push.entries.length, removed: 0 };
     }
+    return undefined;
   }
 
-  #send(
+  /** A frame for these parts: shared with other streams when it is big and they get the same, else built here. */
+  #frame(
     watch: Watch,
-    frame: Uint8Array,
-    sent: { nonce: string; version: string; resources: number; removed: number },
-  ): void {
+    resources: Uint8Array[],
+    ids: () => string,
+    removed: string[],
+    version: string,
+    encode: (nonce: string) => Uint8Array,
+  ): { frame: Uint8Array; nonce: string } {
+    let size = 0;
+    for (const r of resources) size += r.length;
+    if (size < SHARE_MIN_BYTES) {
+      const nonce = this.#nonce();
+      return { frame: encode(nonce), nonce };
+    }
+    const key = `${this.protocol}\n${watch.typeUrl}\n${version}\n${ids()}\n${removed.join('\n')}`;
+    const hit = this.host.frames.get(key);
+    if (hit && !watch.hasSent(hit.nonce)) return hit;
+    const nonce = this.host.sharedNonce();
+    const shared = { frame: encode(nonce), nonce };
+    this.host.frames.set(key, shared);
+    return shared;
+  }
+
+  #send({ watch, frame, ...sent }: Outgoing): void {
+    if (watch instanceof SotwWatch) watch.lastNonce = sent.nonce;
     watch.sent({ ...sent, at: this.host.clock.now() });
     this.host.push({ connection: this, typeUrl: watch.typeUrl, ...sent, bytes: frame.length });
-    if (!this.call.write(frame)) this.#blocked = true;
+    this.#inFlight = true;
+    const slot = this.#slot;
+    if (slot) {
+      slot.timer = setTimeout(() => this.#releaseSlot(), this.host.slotTimeoutMs);
+      slot.timer.unref();
+    }
+    this.call.write(frame, () => {
+      this.#inFlight = false;
+      this.#releaseSlot();
+      this.schedulePush();
+    });
   }
 
   /** @internal Test hook: sends a response as given (see @mesh/xds/testing). */
@@ -457,7 +546,8 @@ export class Connection<P> implements XdsConnection<P> {
       this.watches.set(typeUrl, watch);
     }
     if (watch instanceof SotwWatch) watch.lastNonce = nonce;
-    this.#send(watch, frame, { nonce, version, resources: 0, removed: 0 });
+    watch.sent({ nonce, version, resources: 0, removed: 0, at: this.host.clock.now() });
+    this.call.write(frame);
   }
 
   /** @internal A fresh nonce for an injected response. */

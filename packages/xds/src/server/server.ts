@@ -26,6 +26,8 @@ import {
   type XdsConnection,
   type XdsProtocol,
 } from './connection.js';
+import { FrameCache } from './frames.js';
+import { PushGate } from './gate.js';
 import { ResourceStore, type ResourceInput, type StoredResource, type StoreUpdate } from './store.js';
 
 export interface DebounceOptions {
@@ -48,6 +50,13 @@ export interface XdsServerOptions<P = unknown> {
   debounce?: DebounceOptions;
   /** Sent as `control_plane.identifier` in every response. */
   controlPlaneId?: string;
+  /**
+   * How many connections may have a push on the wire at once (memory stays bounded when many proxies connect
+   * together). Default 16.
+   */
+  maxConcurrentPushes?: number;
+  /** A push not flushed to a slow proxy within this time stops holding its slot. Default 10 s. */
+  pushSlotTimeoutMs?: number;
   /** Options for the gRPC server `listen()` creates. */
   grpcOptions?: grpc.ServerOptions;
   clock?: Clock;
@@ -117,9 +126,7 @@ function adsDefinition(): grpc.ServiceDefinition {
     streamAggregatedResources: {
       ...sotw,
       responseSerialize: (value: AnyResponse) =>
-        value instanceof Uint8Array
-          ? toBuffer(value)
-          : sotw.responseSerialize(value as DeepPartial<DiscoveryResponse>),
+        value instanceof Uint8Array ? toBuffer(value) : sotw.responseSerialize(value as DeepPartial<DiscoveryResponse>),
     },
     deltaAggregatedResources: {
       ...delta,
@@ -152,6 +159,7 @@ export class XdsServer<P = unknown> extends EventEmitter<XdsServerEvents<P>> imp
   #grpcServer: grpc.Server | undefined;
   #registered = new Set<grpc.Server>();
   #ids = 0;
+  #sharedNonces = 0;
   #closing: Promise<void> | undefined;
 
   constructor(options: XdsServerOptions<P> = {}) {
@@ -160,16 +168,21 @@ export class XdsServer<P = unknown> extends EventEmitter<XdsServerEvents<P>> imp
     this.#clock = options.clock ?? systemClock;
     this.#delayMs = options.debounce?.delayMs ?? 10;
     this.#maxDelayMs = Math.max(this.#delayMs, options.debounce?.maxDelayMs ?? 100);
-    if (!(this.#delayMs >= 0)) {
-      throw new XdsError('ERR_XDS_INVALID_OPTIONS', 'debounce.delayMs must be >= 0', {
-        details: { ...options.debounce },
+    if (!(this.#delayMs >= 0) || !((options.maxConcurrentPushes ?? 1) >= 1)) {
+      throw new XdsError('ERR_XDS_INVALID_OPTIONS', 'debounce.delayMs must be >= 0 and maxConcurrentPushes >= 1', {
+        details: { ...options.debounce, maxConcurrentPushes: options.maxConcurrentPushes },
       });
     }
+    const nonceTag = randomBytes(3).toString('base64url');
     this.#host = {
       store: this.#store,
       clock: this.#clock,
-      nonceTag: randomBytes(3).toString('base64url'),
+      nonceTag,
+      frames: new FrameCache(),
+      sharedNonce: () => `${nonceTag}s${(++this.#sharedNonces).toString(36)}`,
       controlPlane: options.controlPlaneId ? ControlPlane.encode({ identifier: options.controlPlaneId }) : undefined,
+      gate: new PushGate(options.maxConcurrentPushes ?? 16),
+      slotTimeoutMs: options.pushSlotTimeoutMs ?? 10_000,
       authenticate: options.authenticate,
       filter: options.filter,
       opened: (connection) => {
@@ -279,7 +292,11 @@ export class XdsServer<P = unknown> extends EventEmitter<XdsServerEvents<P>> imp
   }
 
   /** Closes one proxy's stream (UNAVAILABLE by default, so it reconnects, possibly elsewhere). */
-  disconnect(connectionId: string, code: grpc.status = grpc.status.UNAVAILABLE, details = 'disconnected by the server') {
+  disconnect(
+    connectionId: string,
+    code: grpc.status = grpc.status.UNAVAILABLE,
+    details = 'disconnected by the server',
+  ) {
     this.#connections.get(connectionId)?.end(code, details);
   }
 

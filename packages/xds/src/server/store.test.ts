@@ -19,7 +19,12 @@ describe('ResourceStore', () => {
     const other = new ResourceStore();
     other.apply(addressType, { set: [workload('u1', 1)] }, false);
     expect(other.type(addressType.typeUrl)!.byName.get('u1')!.version).toBe(entry.version);
-    expect(store.type(addressType.typeUrl)!.resolve('/10.0.0.1').map((e) => e.name)).toEqual(['u1']);
+    expect(
+      store
+        .type(addressType.typeUrl)!
+        .resolve('/10.0.0.1')
+        .map((e) => e.name),
+    ).toEqual(['u1']);
   });
 
   it('reports only real changes', () => {
@@ -50,7 +55,10 @@ describe('ResourceStore', () => {
     store.apply(authorizationType, { set: [{ resource: { name: 'p', namespace: 'ns' } }] }, false);
     const before = store.type(authorizationType.typeUrl)!.byName.get('ns/p');
     for (const [bad, code] of [
-      [[{ resource: { name: 'q', namespace: 'ns' } }, { resource: { name: 'q', namespace: 'ns' } }], 'ERR_XDS_DUPLICATE_NAME'],
+      [
+        [{ resource: { name: 'q', namespace: 'ns' } }, { resource: { name: 'q', namespace: 'ns' } }],
+        'ERR_XDS_DUPLICATE_NAME',
+      ],
       [[{ resource: { name: 'r', namespace: 'ns' } }, { resource: { namespace: 'ns' } }], 'ERR_XDS_INVALID_RESOURCE'],
       [[{ resource: {}, name: '' }], 'ERR_XDS_INVALID_RESOURCE'],
       [[{ name: 'x' }], 'ERR_XDS_INVALID_RESOURCE'],
@@ -65,7 +73,11 @@ describe('ResourceStore', () => {
 
   it('takes explicit names, aliases, versions and TTLs', () => {
     const store = new ResourceStore();
-    store.apply(clusterType, { set: [{ resource: { name: 'c' }, name: 'other', aliases: ['x'], version: 'v9', ttlMs: 5000 }] }, false);
+    store.apply(
+      clusterType,
+      { set: [{ resource: { name: 'c' }, name: 'other', aliases: ['x'], version: 'v9', ttlMs: 5000 }] },
+      false,
+    );
     const entry = store.type(clusterType.typeUrl)!.byName.get('other')!;
     expect([entry.version, entry.aliases, entry.ttlMs]).toEqual(['v9', ['x'], 5000]);
     expect(entry.deltaBytes()).toBe(entry.deltaBytes()); // encoded once

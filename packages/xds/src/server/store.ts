@@ -30,7 +30,11 @@ export interface StoredResource {
   readonly ttlMs: number | undefined;
 }
 
+let entryIds = 0;
+
 export class Entry implements StoredResource {
+  /** Unique per (immutable) entry: identical id lists mean identical frames. */
+  readonly id = ++entryIds;
   #delta: Uint8Array | undefined;
   #any: Uint8Array | undefined;
 

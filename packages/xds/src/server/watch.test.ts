@@ -108,7 +108,11 @@ describe('DeltaWatch', () => {
     const watch = new DeltaWatch(addressType.typeUrl);
     watch.subscribe(sub(['/10.0.0.1']), true, true, state());
     expect(names(watch.build(state(), all))).toEqual({ sent: ['a'], removed: [] });
-    store.apply(addressType, { set: [{ resource: { workload: { uid: 'a', addresses: [Uint8Array.of(10, 0, 0, 9)] } } }] }, false);
+    store.apply(
+      addressType,
+      { set: [{ resource: { workload: { uid: 'a', addresses: [Uint8Array.of(10, 0, 0, 9)] } } }] },
+      false,
+    );
     watch.changed(['a']);
     expect(names(watch.build(state(), all))).toEqual({ sent: [], removed: ['a'] });
 

@@ -81,6 +81,11 @@ export abstract class Watch {
   /** Re-evaluate everything (the filter's inputs changed). */
   abstract refilter(): void;
 
+  /** Whether this stream already carried `nonce` (a shared frame must not reach a stream twice). */
+  hasSent(nonce: string): boolean {
+    return this.#recent.has(nonce);
+  }
+
   sent(response: SentResponse): void {
     this.lastSent = response;
     this.#recent.set(response.nonce, response);
