@@ -68,10 +68,36 @@ function validate<T>(type: ResourceType<T>, resource: T, name: string, where: st
   return new XdsError('ERR_XDS_INVALID_RESOURCE', `${where} is invalid: ${problem}`, { details: { name } });
 }
 
-function duplicates(names: Map<string, number[]>): XdsError[] {
+/** Names seen in one response: the first index of each, and every index of the names seen more than once. */
+class Seen {
+  readonly first = new Map<string, number>();
+  readonly repeated = new Map<string, number[]>();
+
+  /** Records `name` at `index`; false when it was seen before. */
+  add(name: string, index: number): boolean {
+    const first = this.first.get(name);
+    if (first === undefined) {
+      this.first.set(name, index);
+      return true;
+    }
+    const all = this.repeated.get(name);
+    if (all) all.push(index);
+    else this.repeated.set(name, [first, index]);
+    return false;
+  }
+
+  has(name: string): boolean {
+    return this.first.has(name);
+  }
+
+  duplicated(name: string): boolean {
+    return this.repeated.has(name);
+  }
+}
+
+function duplicates(seen: Seen): XdsError[] {
   const errors: XdsError[] = [];
-  for (const [name, indices] of names) {
-    if (indices.length < 2) continue;
+  for (const [name, indices] of seen.repeated) {
     errors.push(
       new XdsError(
         'ERR_XDS_DUPLICATE_NAME',
@@ -94,7 +120,7 @@ export function processDelta<T>(
   now: number,
 ): Processed<T> {
   const out: Processed<T> = { updated: [], removed: [], notFound: [], refreshed: [], errors: [] };
-  const indices = new Map<string, number[]>();
+  const seen = new Seen();
   const accepted = new Map<string, XdsResource<T>>();
   response.resources.forEach((r, index) => {
     const name = r.name || r.resourceName?.name || '';
@@ -102,13 +128,10 @@ export function processDelta<T>(
       out.errors.push(new XdsError('ERR_XDS_INVALID_RESOURCE', `resource index ${index} has no name`));
       return;
     }
-    const seen = indices.get(name);
-    if (seen) {
-      seen.push(index);
+    if (!seen.add(name, index)) {
       accepted.delete(name);
       return;
     }
-    indices.set(name, [index]);
     const where = `resource "${name}" (index ${index})`;
     const held = state.byName.get(name);
     if (!r.resource) {
@@ -128,27 +151,28 @@ export function processDelta<T>(
       return;
     }
     const ttlMs = r.ttl ? durationToMillis(r.ttl) : undefined;
-    const aliases = [...r.aliases];
+    const aliases = r.aliases; // a fresh array of the decoded response
     if (held && r.version && held.version === r.version && sameAliases(held.aliases, aliases) && held.ttlMs === ttlMs) {
       out.refreshed.push(name);
       return;
     }
-    accepted.set(name, {
+    const entry: { -readonly [K in keyof XdsResource<T>]: XdsResource<T>[K] } = {
       name,
       version: r.version,
       aliases,
       resource: decoded.value,
       updatedAt: now,
-      ...(ttlMs ? { ttlMs } : {}),
-    });
+    };
+    if (ttlMs) entry.ttlMs = ttlMs;
+    accepted.set(name, entry);
   });
-  out.errors.push(...duplicates(indices));
-  out.refreshed = out.refreshed.filter((name) => (indices.get(name)?.length ?? 0) < 2);
+  out.errors.push(...duplicates(seen));
+  if (seen.repeated.size) out.refreshed = out.refreshed.filter((name) => !seen.duplicated(name));
   out.updated = [...accepted.values()];
   const removed = new Set([...response.removedResources, ...response.removedResourceNames.map((n) => n.name)]);
   for (const name of removed) {
     if (!name) continue;
-    if (indices.has(name)) {
+    if (seen.has(name)) {
       out.errors.push(
         new XdsError('ERR_XDS_PROTOCOL', `resource "${name}" is both updated and removed; the removal is ignored`),
       );
@@ -174,7 +198,7 @@ export function processSotw<T>(
   now: number,
 ): Processed<T> & { bodies: Map<string, Uint8Array> } {
   const out: Processed<T> = { updated: [], removed: [], notFound: [], refreshed: [], errors: [] };
-  const indices = new Map<string, number[]>();
+  const seen = new Seen();
   const accepted = new Map<string, { entry: XdsResource<T>; body: Uint8Array }>();
   const present = new Set<string>(); // named in the response, accepted or not
   let unnamed = false; // a rejected resource whose name could not be read: it may be one the client holds
@@ -227,13 +251,10 @@ export function processSotw<T>(
       return;
     }
     present.add(name);
-    const seen = indices.get(name);
-    if (seen) {
-      seen.push(index);
+    if (!seen.add(name, index)) {
       accepted.delete(name);
       return;
     }
-    indices.set(name, [index]);
     where = `resource "${name}" (index ${index})`;
     const invalid = validate(type, decoded.value, name, where);
     if (invalid) {
@@ -262,8 +283,8 @@ export function processSotw<T>(
       body: body.slice(), // a copy: keep no reference to the whole response buffer
     });
   });
-  out.errors.push(...duplicates(indices));
-  out.refreshed = out.refreshed.filter((name) => (indices.get(name)?.length ?? 0) < 2);
+  out.errors.push(...duplicates(seen));
+  if (seen.repeated.size) out.refreshed = out.refreshed.filter((name) => !seen.duplicated(name));
   out.updated = [...accepted.values()].map((a) => a.entry);
   if (type.sotwFullState && !unnamed) {
     // Listener/Cluster semantics: what the response does not name is gone. A resource named but rejected is kept,

@@ -31,13 +31,15 @@ export interface ResourceBatch<T> {
 
 export class ResourceState<T> {
   readonly byName = new Map<string, XdsResource<T>>();
-  readonly #byAlias = new Map<string, Set<string>>();
+  /** alias → the name holding it, or the names when several do (rare: a Set only then). */
+  readonly #byAlias = new Map<string, string | Set<string>>();
 
   get(key: string): XdsResource<T> | undefined {
     const named = this.byName.get(key);
     if (named) return named;
     const aliased = this.#byAlias.get(key);
-    if (!aliased) return undefined;
+    if (aliased === undefined) return undefined;
+    if (typeof aliased === 'string') return this.byName.get(aliased);
     for (const name of aliased) {
       const entry = this.byName.get(name);
       if (entry) return entry;
@@ -50,7 +52,8 @@ export class ResourceState<T> {
     const out: XdsResource<T>[] = [];
     const named = this.byName.get(key);
     if (named) out.push(named);
-    for (const name of this.#byAlias.get(key) ?? []) {
+    const aliased = this.#byAlias.get(key);
+    for (const name of typeof aliased === 'string' ? [aliased] : (aliased ?? [])) {
       const entry = this.byName.get(name);
       if (entry && entry !== named) out.push(entry);
     }
@@ -58,12 +61,14 @@ export class ResourceState<T> {
   }
 
   put(entry: XdsResource<T>): void {
-    this.delete(entry.name);
+    if (this.byName.has(entry.name)) this.delete(entry.name);
     this.byName.set(entry.name, entry);
     for (const alias of entry.aliases) {
-      let names = this.#byAlias.get(alias);
-      if (!names) this.#byAlias.set(alias, (names = new Set()));
-      names.add(entry.name);
+      const current = this.#byAlias.get(alias);
+      if (current === undefined) this.#byAlias.set(alias, entry.name);
+      else if (typeof current === 'string') {
+        if (current !== entry.name) this.#byAlias.set(alias, new Set([current, entry.name]));
+      } else current.add(entry.name);
     }
   }
 
@@ -72,9 +77,13 @@ export class ResourceState<T> {
     if (!old) return false;
     this.byName.delete(name);
     for (const alias of old.aliases) {
-      const names = this.#byAlias.get(alias);
-      names?.delete(name);
-      if (names?.size === 0) this.#byAlias.delete(alias);
+      const current = this.#byAlias.get(alias);
+      if (current === name) this.#byAlias.delete(alias);
+      else if (current instanceof Set) {
+        current.delete(name);
+        if (current.size === 1) this.#byAlias.set(alias, current.values().next().value!);
+        else if (current.size === 0) this.#byAlias.delete(alias);
+      }
     }
     return true;
   }

@@ -335,7 +335,7 @@ export class Subscription<T> implements AsyncIterable<ResourceBatch<T>>, AsyncDi
   }
 
   #armTtl(name: string, ttlMs: number | undefined): void {
-    this.#clearTtl(name);
+    if (this.#ttlTimers.size) this.#clearTtl(name);
     if (!ttlMs || ttlMs <= 0) return;
     const timer = setTimeout(() => {
       this.#ttlTimers.delete(name);
