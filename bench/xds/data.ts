@@ -39,7 +39,11 @@ export function sampleAddress(i: number, total: number, generation = 0): DeepPar
       workloadName: `app-${svc}`,
       workloadType: 1,
       clusterId: 'Kubernetes',
-      services: { [`${`ns-${svc % 50}`}/svc-${svc}.ns-${svc % 50}.svc.cluster.local`]: { ports: [{ servicePort: 80, targetPort: 8080 }] } },
+      services: {
+        [`${`ns-${svc % 50}`}/svc-${svc}.ns-${svc % 50}.svc.cluster.local`]: {
+          ports: [{ servicePort: 80, targetPort: 8080 }],
+        },
+      },
     },
   };
 }

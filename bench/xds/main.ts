@@ -220,6 +220,8 @@ publish({
     ...modes.flatMap((mode) => [
       `per run, ${mode} subscribers (initial ms / p99 ms / RSS MiB): @mesh/xds ${perRun('mesh', mode)}; floor ${perRun('raw', mode)}`,
     ]),
-    `load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} cores (shared machine)`,
+    `load average at the end: ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')} on ${cpus().length} cores (shared machine)`,
   ],
 });

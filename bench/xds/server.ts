@@ -48,7 +48,10 @@ async function mesh(): Promise<Measured> {
     debounce: { delayMs: debounceMs, maxDelayMs: Math.max(100, debounceMs) },
     maxConcurrentPushes: Number(concurrencyText),
   });
-  server.set(addressType, sampleAddresses(resources).map((resource) => ({ resource })));
+  server.set(
+    addressType,
+    sampleAddresses(resources).map((resource) => ({ resource })),
+  );
   const { address } = await server.listen({ address: '127.0.0.1:0' });
   // What each connection must ACK for the measurement in progress: connection id → nonce.
   let waiting: Map<string, string> | undefined;

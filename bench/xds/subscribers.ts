@@ -17,7 +17,8 @@ const [address, countText, offsetText, mode] = process.argv.slice(2);
 const count = Number(countText);
 const offset = Number(offsetText ?? 0);
 const closers: Array<() => Promise<void> | void> = [];
-const nodeId = (i: number) => `ztunnel~10.1.${i >> 8}.${i & 255}~ztunnel-${i}.istio-system~istio-system.svc.cluster.local`;
+const nodeId = (i: number) =>
+  `ztunnel~10.1.${i >> 8}.${i & 255}~ztunnel-${i}.istio-system~istio-system.svc.cluster.local`;
 
 function light(i: number) {
   const channel = new grpc.Client(address!, grpc.credentials.createInsecure(), {

@@ -11,12 +11,7 @@ import type { RouteConfiguration } from '@mesh/api/envoy.config.route.v3';
 import { Router } from '@mesh/api/envoy.extensions.filters.http.router.v3';
 import { HttpConnectionManager } from '@mesh/api/envoy.extensions.filters.network.http_connection_manager.v3';
 import type { DeepPartial } from '@mesh/api';
-import {
-  clusterLoadAssignmentType,
-  clusterType,
-  listenerType,
-  routeConfigurationType,
-} from '../src/index.js';
+import { clusterLoadAssignmentType, clusterType, listenerType, routeConfigurationType } from '../src/index.js';
 import { startTestControlPlane, type TestControlPlane } from '../src/testing/index.js';
 
 register();
@@ -36,7 +31,17 @@ async function startEcho(name: string): Promise<Echo> {
   const server = new grpc.Server();
   const echo: Echo = { name, port: 0, calls: 0, server };
   server.addService(
-    { echo: { path: ECHO, requestStream: false, responseStream: false, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw } },
+    {
+      echo: {
+        path: ECHO,
+        requestStream: false,
+        responseStream: false,
+        requestSerialize: raw,
+        requestDeserialize: raw,
+        responseSerialize: raw,
+        responseDeserialize: raw,
+      },
+    },
     {
       echo: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
         echo.calls++;
@@ -133,7 +138,8 @@ describe('@grpc/grpc-js-xds through our server', () => {
     let seen = new Set<string>();
     for (;;) {
       const who = await call(client);
-      if (avoid.includes(who)) seen = new Set(); // still the old endpoints: start over
+      if (avoid.includes(who))
+        seen = new Set(); // still the old endpoints: start over
       else seen.add(who);
       if (names.every((n) => seen.has(n))) return;
       if (Date.now() > end) throw new Error(`never reached ${names.join(', ')} (saw ${[...seen].join(', ')})`);

@@ -5,11 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { codecFor } from '@mesh/api';
 import { ControlPlane } from '@mesh/api/envoy.config.core.v3';
-import {
-  Resource,
-  type DeltaDiscoveryResponse,
-  type DiscoveryResponse,
-} from '@mesh/api/envoy.service.discovery.v3';
+import { Resource, type DeltaDiscoveryResponse, type DiscoveryResponse } from '@mesh/api/envoy.service.discovery.v3';
 import { processDelta, processSotw } from './client/process.js';
 import { ResourceState } from './client/state.js';
 import { authorizationType, clusterType, type ResourceType } from './resource-type.js';

@@ -26,15 +26,28 @@ describe('resource types', () => {
   });
 
   it('name resources as the protocol does', () => {
-    expect(clusterLoadAssignmentType.nameOf(clusterLoadAssignmentType.decode(clusterLoadAssignmentType.encode({ clusterName: 'c' })))).toBe('c');
-    expect(authorizationType.nameOf(authorizationType.decode(authorizationType.encode({ name: 'p', namespace: 'ns' })))).toBe('ns/p');
+    expect(
+      clusterLoadAssignmentType.nameOf(
+        clusterLoadAssignmentType.decode(clusterLoadAssignmentType.encode({ clusterName: 'c' })),
+      ),
+    ).toBe('c');
+    expect(
+      authorizationType.nameOf(authorizationType.decode(authorizationType.encode({ name: 'p', namespace: 'ns' }))),
+    ).toBe('ns/p');
   });
 
   it('validate', () => {
     expect(listenerType.validate(Listener.create({}), '')).toMatch(/empty name/);
     expect(addressType.validate(addressType.decode(new Uint8Array()), 'x')).toMatch(/neither/);
-    expect(addressType.validate(addressType.decode(addressType.encode({ workload: { uid: 'u', addresses: [Uint8Array.of(1, 2)] } })), 'u')).toMatch(/2-byte IP/);
-    expect(addressType.validate(addressType.decode(addressType.encode({ service: { hostname: 'h' } })), 'x')).toBeUndefined();
+    expect(
+      addressType.validate(
+        addressType.decode(addressType.encode({ workload: { uid: 'u', addresses: [Uint8Array.of(1, 2)] } })),
+        'u',
+      ),
+    ).toMatch(/2-byte IP/);
+    expect(
+      addressType.validate(addressType.decode(addressType.encode({ service: { hostname: 'h' } })), 'x'),
+    ).toBeUndefined();
   });
 
   it('without nameOf, work in delta only and say why', () => {

@@ -88,20 +88,25 @@ describe('reconnect and resync', () => {
     // The first request on the new stream carries the last accepted version and no nonce.
     const request = second.sotwRequests(listenerType)[0]!;
     expect([request.versionInfo, request.responseNonce, request.resourceNames]).toEqual([version, '', []]);
-    expect(second.sotwRequests(clusterType)[0]!.resourceNames).toEqual([
-      'c1',
-    ]);
+    expect(second.sotwRequests(clusterType)[0]!.resourceNames).toEqual(['c1']);
     expect(namesOf(clusters.values())).toEqual(['c1']);
   });
 
   it('stops reconnecting when closed, and an aborted signal closes the client', async () => {
     const controller = new AbortController();
-    const client = new XdsClient({ server: '127.0.0.1:1', node: { id: 'n' }, backoff: fast, signal: controller.signal });
+    const client = new XdsClient({
+      server: '127.0.0.1:1',
+      node: { id: 'n' },
+      backoff: fast,
+      signal: controller.signal,
+    });
     client.subscribe(authorizationType);
     await nextEvent(client, 'disconnected');
     controller.abort();
     await client.close();
-    expect(() => client.subscribe(addressType)).toThrowError(expect.toSatisfy((e) => MeshError.is(e, 'ERR_XDS_CLOSED')));
+    expect(() => client.subscribe(addressType)).toThrowError(
+      expect.toSatisfy((e) => MeshError.is(e, 'ERR_XDS_CLOSED')),
+    );
   });
 });
 
@@ -195,11 +200,39 @@ function openssl(args: string[]): void {
 
 function makePki() {
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  openssl(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/O=mesh-test/CN=root']);
+  openssl([
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.pem',
+    '-days',
+    '1',
+    '-subj',
+    '/O=mesh-test/CN=root',
+  ]);
   const leaf = (name: string, san: string) => {
     openssl(['req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/O=mesh-test`]);
     writeFileSync(join(dir, `${name}.ext`), `subjectAltName=${san}\nextendedKeyUsage=serverAuth,clientAuth\n`);
-    openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-out', `${name}.pem`, '-extfile', `${name}.ext`]);
+    openssl([
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '1',
+      '-out',
+      `${name}.pem`,
+      '-extfile',
+      `${name}.ext`,
+    ]);
   };
   leaf('server', 'DNS:istiod.istio-system.svc');
   leaf('client', 'URI:spiffe://cluster.local/ns/istio-system/sa/ztunnel');
@@ -253,7 +286,9 @@ describe('server lifecycle', () => {
     xds.register(grpcServer);
     xds.set(authorizationType, [policy('a')]);
     const port = await new Promise<number>((resolve, reject) =>
-      grpcServer.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+      grpcServer.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) =>
+        e ? reject(e) : resolve(p),
+      ),
     );
     try {
       await using client = new XdsClient({ server: `127.0.0.1:${port}`, node: { id: 'n' }, backoff: fast });

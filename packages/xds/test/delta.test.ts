@@ -116,9 +116,7 @@ describe('delta ADS: our client and our server', () => {
     const applied = nextBatch(policies);
     cp.update(authorizationType, { set: [policy('a', 'ns', { dryRun: true }), policy('b', 'ns', { scope: 2 })] });
     const event = await nack;
-    expect(event.message).toBe(
-      'resource "ns/a" (index 0) is invalid: dry-run policies are not supported here',
-    );
+    expect(event.message).toBe('resource "ns/a" (index 0) is invalid: dry-run policies are not supported here');
     expect((await applied).updated.map((r) => r.name)).toEqual(['ns/b']); // partial acceptance
     expect(policies.get('ns/a')).toBe(good); // last good copy still served
     expect(nacks).toHaveLength(1);
@@ -150,7 +148,11 @@ describe('delta ADS: our client and our server', () => {
     cp.inject({
       typeUrl: authorizationType.typeUrl,
       resources: [
-        { name: 'ns/x', version: '1', resource: { typeUrl: authorizationType.typeUrl, value: Uint8Array.of(0x0a, 0x05) } },
+        {
+          name: 'ns/x',
+          version: '1',
+          resource: { typeUrl: authorizationType.typeUrl, value: Uint8Array.of(0x0a, 0x05) },
+        },
         { name: 'ns/y', version: '1', resource: { typeUrl: Address.typeUrl, value: new Uint8Array() } },
         { name: 'ns/d', version: '1', resource: packAny(Authorization, { name: 'd', namespace: 'ns' }) },
         { name: 'ns/d', version: '2', resource: packAny(Authorization, { name: 'd', namespace: 'ns' }) },
@@ -241,7 +243,10 @@ describe('delta ADS: our client and our server', () => {
     })();
     policies.close();
     expect(await iteration).toEqual(['snapshot']);
-    await until(() => cp.server.status()[0]?.types.find((t) => t.typeUrl === authorizationType.typeUrl)?.subscribed, 'x');
+    await until(
+      () => cp.server.status()[0]?.types.find((t) => t.typeUrl === authorizationType.typeUrl)?.subscribed,
+      'x',
+    );
     const unsubscribed = await until(
       () => cp.deltaRequests(authorizationType).some((r) => r.resourceNamesUnsubscribe.includes('*')),
       'the unsubscribe request',
@@ -259,7 +264,10 @@ describe('delta ADS: our client and our server', () => {
 
   it('shares one encoded frame among subscribers getting the same big push, with a bounded number in flight', async () => {
     await using cp = await startTestControlPlane({ maxConcurrentPushes: 1 });
-    cp.set(addressType, Array.from({ length: 600 }, (_, i) => workload(`w${i}`, i % 250, { namespace: `ns-${i}` })));
+    cp.set(
+      addressType,
+      Array.from({ length: 600 }, (_, i) => workload(`w${i}`, i % 250, { namespace: `ns-${i}` })),
+    );
     const pushes: Array<{ node: string; nonce: string; bytes: number }> = [];
     cp.server.on('push', (e) => pushes.push({ node: e.connection.nodeId, nonce: e.nonce, bytes: e.bytes }));
     const clients = ['a', 'b', 'c'].map((id) => new XdsClient({ server: cp.address, node: node(id) }));

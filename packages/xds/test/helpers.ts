@@ -17,7 +17,11 @@ export const workload = (uid: string, ip: number, extra: Record<string, unknown>
   resource: { workload: { uid, name: uid, namespace: 'ns', addresses: [Uint8Array.of(10, 0, 0, ip)], ...extra } },
 });
 
-export const policy = (name: string, namespace = 'ns', extra: Partial<Authorization> = {}): ResourceInput<Authorization> => ({
+export const policy = (
+  name: string,
+  namespace = 'ns',
+  extra: Partial<Authorization> = {},
+): ResourceInput<Authorization> => ({
   resource: { name, namespace, ...extra },
 });
 

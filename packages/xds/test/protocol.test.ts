@@ -79,12 +79,28 @@ describe('our server, driven by a scripted client', () => {
       cp.update(clusterType, { set: [{ resource: { name: 'a', lbPolicy: 1 } }] });
       const second = (await raw.responses.next()) as DiscoveryResponse;
       // A request with the stale first nonce and a new name: ignored (the client will ACK the second one).
-      raw.send({ typeUrl: type, versionInfo: first.versionInfo, responseNonce: first.nonce, resourceNames: ['a', 'b'] });
+      raw.send({
+        typeUrl: type,
+        versionInfo: first.versionInfo,
+        responseNonce: first.nonce,
+        resourceNames: ['a', 'b'],
+      });
       // A NACK of the second: recorded, not answered.
-      raw.send({ typeUrl: type, versionInfo: first.versionInfo, responseNonce: second.nonce, resourceNames: ['a'], errorDetail: { code: 3, message: 'x' } });
+      raw.send({
+        typeUrl: type,
+        versionInfo: first.versionInfo,
+        responseNonce: second.nonce,
+        resourceNames: ['a'],
+        errorDetail: { code: 3, message: 'x' },
+      });
       expect(await raw.responses.nothingWithin(50)).toBe(true);
       // An ACK of the second that drops nothing and adds b: answered with the whole subscribed set.
-      raw.send({ typeUrl: type, versionInfo: second.versionInfo, responseNonce: second.nonce, resourceNames: ['a', 'b'] });
+      raw.send({
+        typeUrl: type,
+        versionInfo: second.versionInfo,
+        responseNonce: second.nonce,
+        resourceNames: ['a', 'b'],
+      });
       const third = (await raw.responses.next()) as DiscoveryResponse;
       expect(third.resources.map((r) => Cluster.decode(r.value).name)).toEqual(['a', 'b']);
       // Dropping a name needs no answer.
@@ -159,7 +175,11 @@ describe('our client, driven by a scripted server', () => {
 
   it('delta: resubscribes on a new stream with everything it holds and the full subscription', async () => {
     await using server = await rawServer();
-    await using client = new XdsClient({ server: server.address, node: { id: 'zt' }, backoff: { initialMs: 10, maxMs: 50 } });
+    await using client = new XdsClient({
+      server: server.address,
+      node: { id: 'zt' },
+      backoff: { initialMs: 10, maxMs: 50 },
+    });
     const addresses = client.subscribe(addressType, { names: ['*', 'extra'] });
     const stream = await server.streams.next();
     expect((await stream.requests.next()).resourceNamesSubscribe).toEqual(['*', 'extra']);
@@ -175,12 +195,12 @@ describe('our client, driven by a scripted server', () => {
     stream.end(grpc.status.UNAVAILABLE);
     const again = await server.streams.next();
     const resubscribe = await again.requests.next();
-    expect([resubscribe.node?.id, resubscribe.resourceNamesSubscribe, resubscribe.initialResourceVersions, resubscribe.responseNonce]).toEqual([
-      'zt',
-      ['*', 'extra'],
-      { a: 'va', b: 'vb' },
-      '',
-    ]);
+    expect([
+      resubscribe.node?.id,
+      resubscribe.resourceNamesSubscribe,
+      resubscribe.initialResourceVersions,
+      resubscribe.responseNonce,
+    ]).toEqual(['zt', ['*', 'extra'], { a: 'va', b: 'vb' }, '']);
     expect(namesOf(addresses.values())).toEqual(['a', 'b']);
   });
 
@@ -196,10 +216,26 @@ describe('our client, driven by a scripted server', () => {
     const stream = await server.streams.next();
     const first = await stream.requests.next();
     expect([first.node?.id, first.versionInfo, first.responseNonce, first.resourceNames]).toEqual(['g', '', '', ['a']]);
-    stream.send({ typeUrl: clusterType.typeUrl, versionInfo: 'v1', nonce: 'n1', resources: [packAny(Cluster, { name: 'a' })] });
+    stream.send({
+      typeUrl: clusterType.typeUrl,
+      versionInfo: 'v1',
+      nonce: 'n1',
+      resources: [packAny(Cluster, { name: 'a' })],
+    });
     const ack = await stream.requests.next();
-    expect([ack.versionInfo, ack.responseNonce, ack.resourceNames, ack.errorDetail, ack.node]).toEqual(['v1', 'n1', ['a'], null, null]);
-    stream.send({ typeUrl: clusterType.typeUrl, versionInfo: 'v2', nonce: 'n2', resources: [packAny(Cluster, { name: '' })] });
+    expect([ack.versionInfo, ack.responseNonce, ack.resourceNames, ack.errorDetail, ack.node]).toEqual([
+      'v1',
+      'n1',
+      ['a'],
+      null,
+      null,
+    ]);
+    stream.send({
+      typeUrl: clusterType.typeUrl,
+      versionInfo: 'v2',
+      nonce: 'n2',
+      resources: [packAny(Cluster, { name: '' })],
+    });
     const nack = await stream.requests.next();
     expect([nack.versionInfo, nack.responseNonce, nack.errorDetail?.message]).toEqual([
       'v1',

@@ -83,7 +83,11 @@ describe('SotW ADS: our client and our server', () => {
     cp.inject({
       typeUrl: clusterType.typeUrl,
       versionInfo: 'x',
-      resources: [packAny(Cluster, { name: 'd' }), packAny(Cluster, { name: 'd' }), { typeUrl: clusterType.typeUrl, value: Uint8Array.of(0x0a, 0x09) }],
+      resources: [
+        packAny(Cluster, { name: 'd' }),
+        packAny(Cluster, { name: 'd' }),
+        { typeUrl: clusterType.typeUrl, value: Uint8Array.of(0x0a, 0x09) },
+      ],
     });
     expect((await bad).message).toMatch(
       /^resource index 2 cannot be decoded: .*; resource "d" appears 2 times \(indices 0, 1\), so every copy is rejected$/,

@@ -15,7 +15,9 @@ const policy = (name: string, version = 'v1', aliases: string[] = []) => ({
   resource: packAny(Authorization, { name, namespace: 'ns' }),
 });
 const delta = (fields: Parameters<typeof DeltaDiscoveryResponse.create>[0]) =>
-  DeltaDiscoveryResponse.decode(DeltaDiscoveryResponse.encode({ typeUrl: Authorization.typeUrl, nonce: 'n', ...fields }));
+  DeltaDiscoveryResponse.decode(
+    DeltaDiscoveryResponse.encode({ typeUrl: Authorization.typeUrl, nonce: 'n', ...fields }),
+  );
 const sotw = (typeUrl: string, resources: ReturnType<typeof packAny>[], versionInfo = '1') =>
   DiscoveryResponse.decode(DiscoveryResponse.encode({ typeUrl, versionInfo, nonce: 'n', resources }));
 
@@ -123,7 +125,14 @@ describe('processSotw', () => {
     });
     const state = new ResourceState<Listener>();
     const interest = { wildcard: true, names: new Set<string>() };
-    const first = processSotw(strict, state, new Map(), sotw(Listener.typeUrl, [listener('a'), listener('b')]), interest, 1);
+    const first = processSotw(
+      strict,
+      state,
+      new Map(),
+      sotw(Listener.typeUrl, [listener('a'), listener('b')]),
+      interest,
+      1,
+    );
     for (const entry of first.updated) state.put(entry);
     const second = processSotw(
       strict,

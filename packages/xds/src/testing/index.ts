@@ -11,12 +11,7 @@ import { abortError, deadline, sleep } from '@mesh/core';
 import { XdsError } from '../errors.js';
 import type { ResourceType } from '../resource-type.js';
 import type { NackEvent, ReplyEvent, XdsConnection } from '../server/connection.js';
-import {
-  XdsServer,
-  type DebounceOptions,
-  type ServerTlsOptions,
-  type XdsServerOptions,
-} from '../server/server.js';
+import { XdsServer, type DebounceOptions, type ServerTlsOptions, type XdsServerOptions } from '../server/server.js';
 import type { ResourceInput, StoreUpdate } from '../server/store.js';
 
 export interface TestControlPlaneOptions<P = unknown> extends Omit<XdsServerOptions<P>, 'debounce'> {
@@ -38,8 +33,7 @@ export interface WaitForOptions {
 
 /** A request as received, tagged with its protocol (narrow on `protocol` to read its fields). */
 export type RecordedRequest = { connectionId: string; nodeId: string } & (
-  | { protocol: 'sotw'; request: DiscoveryRequest }
-  | { protocol: 'delta'; request: DeltaDiscoveryRequest }
+  { protocol: 'sotw'; request: DiscoveryRequest } | { protocol: 'delta'; request: DeltaDiscoveryRequest }
 );
 
 type TypeRef = string | Pick<ResourceType<unknown>, 'typeUrl'>;
