@@ -143,6 +143,9 @@ describe('delta ADS: our client and our server', () => {
     expect((await unknown).message).toBe(
       'response for type.googleapis.com/example.Unknown, which this client did not subscribe to',
     );
+    const again = cp.nextNack('type.googleapis.com/example.Unknown');
+    cp.inject({ typeUrl: 'type.googleapis.com/example.Unknown', resources: [] });
+    expect((await again).message).toMatch(/did not subscribe/); // still NACKed the second time
 
     const bad = cp.nextNack(authorizationType);
     cp.inject({

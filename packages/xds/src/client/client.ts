@@ -419,12 +419,13 @@ export class XdsClient extends EventEmitter<XdsClientEvents> implements AsyncDis
     }
   }
 
-  #write(stream: ActiveStream, request: Request): void {
+  /** Writes a request; `subscribing` marks its type as asked for on this stream (replies do not). */
+  #write(stream: ActiveStream, request: Request, subscribing = false): void {
     if (!stream.nodeSent) {
       request.node = this.#node;
       stream.nodeSent = true;
     }
-    stream.requested.add(request.typeUrl!);
+    if (subscribing) stream.requested.add(request.typeUrl!);
     stream.call.write(request);
   }
 
@@ -443,22 +444,30 @@ export class XdsClient extends EventEmitter<XdsClientEvents> implements AsyncDis
       const initialResourceVersions: Record<string, string> = {};
       for (const [name, entry] of held) initialResourceVersions[name] = entry.version;
       const nothing = !wildcard && names.size === 0;
-      this.#write(stream, {
-        typeUrl,
-        // Subscribed to nothing yet (on-demand): `*` in both lists, as ztunnel does, since [] would mean everything.
-        resourceNamesSubscribe: nothing ? ['*'] : this.#subscribeList(subscription),
-        resourceNamesUnsubscribe: nothing ? ['*'] : [],
-        initialResourceVersions,
-      });
+      this.#write(
+        stream,
+        {
+          typeUrl,
+          // Subscribed to nothing yet (on-demand): `*` in both lists, as ztunnel does, since [] would mean everything.
+          resourceNamesSubscribe: nothing ? ['*'] : this.#subscribeList(subscription),
+          resourceNamesUnsubscribe: nothing ? ['*'] : [],
+          initialResourceVersions,
+        },
+        true,
+      );
     } else {
       // SotW cannot say "nothing" on a first request ([] is the wildcard): stay silent until there is a name.
       if (!wildcard && names.size === 0) return;
-      this.#write(stream, {
-        typeUrl,
-        versionInfo: subscription[internals].version(),
-        resourceNames: this.#subscribeList(subscription),
-        responseNonce: stream.nonces.get(typeUrl) ?? '',
-      });
+      this.#write(
+        stream,
+        {
+          typeUrl,
+          versionInfo: subscription[internals].version(),
+          resourceNames: this.#subscribeList(subscription),
+          responseNonce: stream.nonces.get(typeUrl) ?? '',
+        },
+        true,
+      );
     }
   }
 
