@@ -30,7 +30,8 @@ export function sampleAddress(i: number, total: number, generation = 0): DeepPar
       uid: `Kubernetes//Pod/${ns}/${pod}`,
       name: pod,
       namespace: ns,
-      addresses: [ip(1 + (generation % 200), i)],
+      // Generation 0 uses 10.1.x.y; each later generation another second octet, so a change always changes something.
+      addresses: [ip(generation === 0 ? 1 : 2 + (generation % 250), i)],
       tunnelProtocol: 1,
       serviceAccount: `sa-${svc}`,
       node: `node-${i % 100}`,
@@ -52,7 +53,10 @@ export function sampleAddresses(total: number): Array<DeepPartial<Address>> {
   return Array.from({ length: total }, (_, i) => sampleAddress(i, total));
 }
 
-/** Round `round` of the change benchmark: one workload gets a new IP. */
+/**
+ * Round `round` of the change benchmark: one workload gets a new IP. 7919 is prime, so rounds visit distinct workloads
+ * (up to the number of workloads) and every round is a real change.
+ */
 export function changedAddress(round: number, total: number): DeepPartial<Address> {
   const index = Math.floor(total / 10) + ((round * 7919) % Math.ceil((total * 9) / 10));
   return sampleAddress(Math.min(index, total - 1), total, round);

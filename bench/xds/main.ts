@@ -1,5 +1,5 @@
 // pnpm -s bench xds [--runs 3] [--resources 10000] [--subscribers 50] [--changes 200] [--debounce 10]
-//                   [--subscriber-processes 2] [--modes client,light] [--concurrency 16]
+//                   [--subscriber-processes 2] [--modes client,light] [--concurrency 8]
 //
 // 10,000 istio.workload.Address resources to 50 delta xDS subscribers on loopback:
 // - time until every subscriber ACKed the initial push (from the moment they start connecting);
@@ -27,7 +27,7 @@ const { values } = parseArgs({
     debounce: { type: 'string', default: '10' },
     'subscriber-processes': { type: 'string', default: '2' },
     modes: { type: 'string', default: 'client,light' },
-    concurrency: { type: 'string', default: '16' },
+    concurrency: { type: 'string', default: '8' },
   },
 });
 const runs = Number(values.runs);
@@ -214,7 +214,7 @@ publish({
   rows,
   notes: [
     ...modes.map(targets),
-    `XdsServer: debounce ${debounce} ms quiet period (default 10), maxConcurrentPushes ${concurrency} (default 16); the floor pushes at once and keeps no state`,
+    `XdsServer: debounce ${debounce} ms quiet period (default 10), maxConcurrentPushes ${concurrency} (default 8); the floor pushes at once and keeps no state`,
     'initial: from the subscribers starting to connect until the last ACK of a full push; change: from update() until the last ACK of the push carrying it (includes the debounce, the subscriber decoding and the ACK trip)',
     `subscribers: ${subscribers} in ${subscriberProcesses} process(es); client = @mesh/xds XdsClient (decodes and validates every Address, as ztunnel), light = bare gRPC stream that decodes the frame and ACKs`,
     ...modes.flatMap((mode) => [

@@ -79,7 +79,19 @@ async function mesh(): Promise<Measured> {
     address,
     initial: () => measure(() => {}, true),
     change: (round) =>
-      measure(() => server.update(addressType, { set: [{ resource: changedAddress(round, resources) }] }), false),
+      measure(() => {
+        const before = server.resources(addressType.typeUrl).length;
+        const resource = changedAddress(round, resources);
+        const name = addressResourceName(Address.create(resource));
+        const version = server.get(addressType.typeUrl, name)?.version;
+        server.update(addressType, { set: [{ resource }] });
+        if (
+          server.get(addressType.typeUrl, name)?.version === version ||
+          server.resources(addressType.typeUrl).length !== before
+        ) {
+          throw new Error(`round ${round} did not change exactly one existing resource`);
+        }
+      }, false),
     close: () => server.close({ graceMs: 1_000 }),
   };
 }

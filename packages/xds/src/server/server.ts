@@ -52,7 +52,7 @@ export interface XdsServerOptions<P = unknown> {
   controlPlaneId?: string;
   /**
    * How many connections may have a push on the wire at once (memory stays bounded when many proxies connect
-   * together). Default 16.
+   * together). Default 8.
    */
   maxConcurrentPushes?: number;
   /** A push not flushed to a slow proxy within this time stops holding its slot. Default 10 s. */
@@ -181,7 +181,7 @@ export class XdsServer<P = unknown> extends EventEmitter<XdsServerEvents<P>> imp
       frames: new FrameCache(),
       sharedNonce: () => `${nonceTag}s${(++this.#sharedNonces).toString(36)}`,
       controlPlane: options.controlPlaneId ? ControlPlane.encode({ identifier: options.controlPlaneId }) : undefined,
-      gate: new PushGate(options.maxConcurrentPushes ?? 16),
+      gate: new PushGate(options.maxConcurrentPushes ?? 8),
       slotTimeoutMs: options.pushSlotTimeoutMs ?? 10_000,
       authenticate: options.authenticate,
       filter: options.filter,
