@@ -63,7 +63,11 @@ describe('reconnect and resync', () => {
     const request = second.deltaRequests()[0]!;
     expect(request.initialResourceVersions).toEqual(versions);
     expect(request.node?.id).toBe('zt');
-    expect(client.snapshot()).toMatchObject({ connected: true, disconnects: 1, lastError: { code: 'ERR_XDS_STREAM' } });
+    await until(() => client.connected, 'the connected state');
+    const snapshot = client.snapshot();
+    // At least the disconnect from the first server; more if a retry found nobody listening in between.
+    expect(snapshot.disconnects).toBeGreaterThanOrEqual(1);
+    expect(snapshot.lastError?.code).toBe('ERR_XDS_STREAM');
   });
 
   it('SotW: resyncs Listener/Cluster state on reconnect (full state) and keeps it meanwhile', async () => {

@@ -184,9 +184,10 @@ describe('delta ADS: our client and our server', () => {
     cp.set(authorizationType, [{ ...policy('short'), ttlMs: 150 }, policy('forever')]);
     await using client = new XdsClient({ server: cp.address, node: node('n') });
     const policies = client.subscribe(authorizationType);
-    await policies.ready();
-    expect(policies.get('ns/short')?.ttlMs).toBe(150);
-    const expired = await nextBatch(policies, (b) => b.cause === 'ttl');
+    const first = nextBatch(policies);
+    const expiry = nextBatch(policies, (b) => b.cause === 'ttl', 10_000);
+    expect((await first).updated.find((r) => r.name === 'ns/short')?.ttlMs).toBe(150);
+    const expired = await expiry;
     expect(expired.removed).toEqual(['ns/short']);
     expect(namesOf(policies.values())).toEqual(['ns/forever']);
   });
