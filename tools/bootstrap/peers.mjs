@@ -4,7 +4,9 @@
 import { spawnSync } from 'node:child_process';
 
 /** @type {Array<{ package: string; check: string[]; usedBy: string }>} */
-export const peers = [];
+export const peers = [
+  { package: 'openssl', check: ['openssl', 'version'], usedBy: '@mesh/xds TLS tests (test certificates)' },
+];
 
 export const peerPackages = [...new Set(peers.map((p) => p.package))];
 
