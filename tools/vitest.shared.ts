@@ -6,7 +6,11 @@ import { fileURLToPath } from 'node:url';
 import { defineProject, type UserWorkspaceConfig } from 'vitest/config';
 import { readmeExamples } from './testing/readme-plugin.ts';
 
-const conditions = ['@mesh/source', 'module', 'node', 'import', 'default'];
+// vitest also hands resolve.conditions to its worker processes as `node --conditions`, where anything beyond our own
+// source condition would change how Node's require() resolves third-party packages ("import" or "module" make it
+// pick ESM builds). So the top level names only ours; vite's resolver gets its usual server conditions for SSR.
+const conditions = ['@mesh/source'];
+const serverConditions = ['@mesh/source', 'module', 'node', 'development|production'];
 
 export interface MeshProjectOptions {
   /** Extra test globs beyond src/**\/*.test.ts, test/**\/*.test.ts and README.md. */
@@ -28,7 +32,7 @@ export function meshProject(configUrl: string, options: MeshProjectOptions = {})
     root: dir,
     plugins: [readmeExamples()],
     resolve: { conditions },
-    ssr: { resolve: { conditions, externalConditions: ['@mesh/source'] } },
+    ssr: { resolve: { conditions: serverConditions, externalConditions: ['@mesh/source'] } },
     test: {
       include: [
         'src/**/*.test.ts',

@@ -7,10 +7,6 @@ const project = meshProject(import.meta.url, { testTimeout: 60_000 });
 
 const config: UserWorkspaceConfig = {
   ...project,
-  // vitest hands ssr.resolve.conditions to worker processes as `node --conditions`. The shared list has `import` and
-  // `module`, which make Node's own require() pick ESM builds: grpc-js-xds's require('xxhash-wasm') then gets a
-  // namespace object instead of the function. Keep only what our sources need.
-  ssr: { ...project.ssr, resolve: { ...project.ssr?.resolve, conditions: ['@mesh/source', 'node'] } },
   test: { ...project.test, include: ['interop/**/*.test.ts'] },
 };
 
