@@ -15,6 +15,7 @@ function meshctl(...args: string[]): Promise<{ code: number; stdout: string; std
     const child = execFile(process.execPath, [bin, ...args], { timeout: 30_000 }, (error, stdout, stderr) =>
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
     );
+    child.stdin?.on('error', () => {});
     child.stdin?.end();
   });
 }
