@@ -290,7 +290,7 @@ export class CertificateAuthority implements CertificateSigner, AsyncDisposable 
       identity = request.identity === undefined ? undefined : this.#identity(request.identity);
       const csr = this.#csr(request.csr);
       if (this.csrPolicy === 'strict') checkStrictCsr(csr, identity);
-      const issued = this.#issue(csr.publicKey, identity, request);
+      const issued = this.#issue(csr.publicKeyInfo, identity, request);
       this.#metrics.counter('citadel_server_success_cert_issuance_count');
       this.#hooks.onIssue?.({
         identity: identity?.toString(),
@@ -398,7 +398,7 @@ export class CertificateAuthority implements CertificateSigner, AsyncDisposable 
     }
   }
 
-  #issue(publicKey: KeyObject, identity: SpiffeId | undefined, request: SignRequest): IssuedCertificate {
+  #issue(publicKey: Uint8Array, identity: SpiffeId | undefined, request: SignRequest): IssuedCertificate {
     const dnsNames = request.dnsNames ?? [];
     if (!identity && dnsNames.length === 0)
       throw new CaError('ERR_CA_BAD_IDENTITY', 'nothing to issue for: give an identity or DNS names');
