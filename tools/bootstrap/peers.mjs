@@ -8,7 +8,8 @@ export const peers = [
   {
     package: 'openssl',
     check: ['openssl', 'version'],
-    usedBy: '@mesh/spiffe and @mesh/ca interop (openssl verify/x509/req/s_server judge what we issue), meshctl ca tests, bench/ca',
+    usedBy:
+      '@mesh/spiffe and @mesh/ca interop (openssl verify/x509/req/s_server judge what we issue), meshctl ca tests, bench/ca',
   },
 ];
 
