@@ -2,7 +2,7 @@
 // rotates a self-signed root (renewal with the same key at 20% remaining life; planned rotation to a new key with
 // both roots published during the overlap).
 import type { KeyObject } from 'node:crypto';
-import { systemClock, type Clock } from '@mesh/core';
+import { systemClock, throwIfAborted, type Clock } from '@mesh/core';
 import {
   type Certificate,
   type CertificateRequest,
@@ -115,6 +115,8 @@ export interface SignRequest {
   /** For the audit event. */
   caller?: string;
   impersonatedBy?: string;
+  /** For asynchronous signers (an external RA, a KMS); this CA signs synchronously and only checks it first. */
+  signal?: AbortSignal;
 }
 
 export interface IssuedCertificate {
@@ -284,6 +286,7 @@ export class CertificateAuthority implements CertificateSigner, AsyncDisposable 
 
   /** Signs a CSR for an identity the caller decided. Throws CaError (ERR_CA_*). */
   sign(request: SignRequest): IssuedCertificate {
+    throwIfAborted(request.signal);
     this.#metrics.counter('citadel_server_csr_count');
     let identity: SpiffeId | undefined;
     try {

@@ -6,6 +6,7 @@ import { IstioCertificateServiceDefinition } from '@mesh/api/istio.v1.auth';
 import { MeshError } from '@mesh/core';
 import { verifyX509Svid, type SpiffeId } from '@mesh/spiffe';
 import type { IssueEvent } from '../src/authority.js';
+import { memoryMetrics } from '../src/metrics.js';
 import {
   bearerJwtAuthenticator,
   clientCertificateAuthenticator,
@@ -18,6 +19,7 @@ import { createTestCa, createTestTokenIssuer, type TestCa } from '../src/testing
 const SERVER_NAME = 'istiod.istio-system.svc';
 /** Pods by node, as the impersonation callback sees the cluster. */
 const pods: Record<string, string[]> = { 'node-1': ['default/web'], 'node-2': ['default/db'] };
+const metrics = memoryMetrics();
 
 describe('Istio CA gRPC service', () => {
   const tokens = createTestTokenIssuer();
@@ -57,9 +59,10 @@ describe('Istio CA gRPC service', () => {
     test = createTestCa({ hooks: { onIssue: (e) => events.push(e) } });
     server = await serveIstioCa({
       ca: test.ca,
+      metrics,
       dnsNames: [SERVER_NAME],
       authenticators: [
-        clientCertificateAuthenticator({ bundles: () => test.ca.bundle }),
+        clientCertificateAuthenticator({ ca: test.ca }),
         bearerJwtAuthenticator({ jwks: tokens.jwks, issuers: [tokens.issuer] }),
       ],
       impersonation: {
@@ -136,6 +139,7 @@ describe('Istio CA gRPC service', () => {
     // A certificate from another CA is not a mesh SVID.
     const stranger = createTestCa().issue({ namespace: 'default', serviceAccount: 'web' });
     expect(await code(client({ cert: stranger }).fetchSvid({ identity: id }))).toBe('ERR_CA_UNAUTHENTICATED');
+    expect(metrics.counts.get('citadel_server_authentication_failure_count')).toBeGreaterThanOrEqual(4);
   });
 
   it('decides the identity from authentication, never from the CSR (the client notices)', async () => {

@@ -97,9 +97,9 @@ export interface BearerJwtAuthenticatorOptions {
   jwks?: Jwks | (() => Jwks | Promise<Jwks>);
   /**
    * Instead of local verification, a callback that verifies the token and returns its claims (for example a
-   * Kubernetes TokenReview). Throw to reject.
+   * Kubernetes TokenReview with `audiences`). It must check the audience itself. Throw to reject.
    */
-  verify?: (token: string, context: { signal?: AbortSignal }) => Promise<JwtClaims>;
+  verify?: (token: string, context: { audiences: readonly string[]; signal?: AbortSignal }) => Promise<JwtClaims>;
   /** Maps verified claims to an identity; default: the Kubernetes service account in Istio's form. */
   identity?: (claims: JwtClaims) => SpiffeId | string | undefined;
   clock?: Clock;
@@ -121,7 +121,7 @@ export function bearerJwtAuthenticator(options: BearerJwtAuthenticatorOptions): 
       let claims: JwtClaims;
       try {
         if (options.verify)
-          claims = await options.verify(token, { ...(request.signal ? { signal: request.signal } : {}) });
+          claims = await options.verify(token, { audiences, ...(request.signal ? { signal: request.signal } : {}) });
         else {
           const jwks = typeof options.jwks === 'function' ? await options.jwks() : options.jwks!;
           claims = verifyJwt(token, {
@@ -159,8 +159,18 @@ export function bearerJwtAuthenticator(options: BearerJwtAuthenticatorOptions): 
 }
 
 export interface ClientCertificateAuthenticatorOptions {
+  /**
+   * The CA whose SVIDs authenticate: its current bundle, and its signing certificate and intermediates to complete
+   * chains. Or give `bundles` (and `intermediates`) yourself.
+   */
+  ca?: {
+    readonly bundle: X509BundleSource;
+    readonly signingCertificate: Certificate;
+    readonly roots: readonly Certificate[];
+    readonly material: { readonly intermediates: readonly Certificate[] };
+  };
   /** Bundles client SVIDs are verified against (usually the CA's own bundle, kept current). */
-  bundles: X509BundleSource | (() => X509BundleSource);
+  bundles?: X509BundleSource | (() => X509BundleSource);
   /** Intermediates to complete chains with: gRPC servers only expose the client's leaf. */
   intermediates?: readonly Certificate[] | (() => readonly Certificate[]);
   clock?: Clock;
@@ -168,14 +178,23 @@ export interface ClientCertificateAuthenticatorOptions {
 
 /** Client certificate authentication: the caller is the SPIFFE ID of its verified SVID (renewals, VMs). */
 export function clientCertificateAuthenticator(options: ClientCertificateAuthenticatorOptions): Authenticator {
+  if (!options.ca === !options.bundles)
+    throw new CaError('ERR_CA_INVALID_OPTION', 'clientCertificateAuthenticator needs exactly one of ca and bundles');
   return {
     name: 'client-certificate',
     async authenticate(request) {
       const chain = request.peerCertificates;
       if (!chain || chain.length === 0) return undefined;
-      const bundles = typeof options.bundles === 'function' ? options.bundles() : options.bundles;
-      const intermediates =
-        typeof options.intermediates === 'function' ? options.intermediates() : (options.intermediates ?? []);
+      const ca = options.ca;
+      const bundles = ca ? ca.bundle : typeof options.bundles === 'function' ? options.bundles() : options.bundles!;
+      const intermediates = ca
+        ? [
+            ...(ca.roots.some((r) => r.equals(ca.signingCertificate)) ? [] : [ca.signingCertificate]),
+            ...ca.material.intermediates,
+          ]
+        : typeof options.intermediates === 'function'
+          ? options.intermediates()
+          : (options.intermediates ?? []);
       try {
         const verified = verifyX509Svid([...chain, ...intermediates.map((c) => c.der)], bundles, {
           clock: options.clock ?? systemClock,

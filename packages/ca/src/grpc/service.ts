@@ -60,10 +60,12 @@ export function grpcStatusOf(error: CaError): grpc.status {
 /** The request facts the handler needs, from a grpc-js call. */
 export function authRequestOf(call: grpc.ServerUnaryCall<unknown, unknown>): AuthRequest {
   const metadata = new Map<string, string[]>();
-  for (const [key, values] of Object.entries(call.metadata.getMap())) {
-    const list = call.metadata.get(key).map((v) => (typeof v === 'string' ? v : v.toString('utf8')));
-    metadata.set(key.toLowerCase(), list.length ? list : [String(values)]);
-  }
+  for (const key of Object.keys(call.metadata.getMap()))
+    metadata.set(
+      key.toLowerCase(),
+      call.metadata.get(key).map((v) => (typeof v === 'string' ? v : v.toString('utf8'))),
+    );
+  // grpc-js exposes the client leaf only, and only when the TLS layer verified it against the server's CAs.
   const peer = call.getAuthContext?.()?.sslPeerCertificate;
   return { metadata, ...(peer?.raw ? { peerCertificates: [peer.raw] } : {}) };
 }
@@ -148,6 +150,7 @@ export function createIstioCaService(options: IstioCaServiceOptions): IstioCaSer
       throw error;
     }
     const issued = await options.ca.sign({
+      ...(auth.signal ? { signal: auth.signal } : {}),
       csr: request.csr,
       identity: decided.identity,
       ttlMs: int64ToNumber(request.validityDuration) * 1000,
@@ -160,7 +163,10 @@ export function createIstioCaService(options: IstioCaServiceOptions): IstioCaSer
   return {
     handle,
     createCertificate(call, callback) {
-      handle(call.request, authRequestOf(call)).then(
+      // A cancelled call (client gone, deadline passed) aborts authentication callbacks and async signers.
+      const controller = new AbortController();
+      call.once('cancelled', () => controller.abort());
+      handle(call.request, { ...authRequestOf(call), signal: controller.signal }).then(
         (response) => callback(null, response),
         (error: unknown) => {
           if (error instanceof CaError)
@@ -285,7 +291,18 @@ export async function serveIstioCa(options: ServeIstioCaOptions & { signal?: Abo
   }
   const close = async () => {
     provider?.stop();
-    await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    // Let calls in flight finish, but do not wait on idle clients forever.
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, 5_000);
+      force.unref?.();
+      server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
   };
   options.signal?.addEventListener('abort', () => void close(), { once: true });
   return {
