@@ -9,7 +9,7 @@ export const peers = [
     package: 'openssl',
     check: ['openssl', 'version'],
     usedBy:
-      '@mesh/spiffe and @mesh/ca interop (openssl verify/x509/req/s_server judge what we issue), meshctl ca tests, bench/ca',
+      '@mesh/spiffe and @mesh/ca interop (openssl verify/x509/req/s_server judge what we issue), meshctl ca tests, bench/ca; @mesh/xds TLS tests (test certificates)',
   },
 ];
 
