@@ -5,7 +5,12 @@ import { spawnSync } from 'node:child_process';
 
 /** @type {Array<{ package: string; check: string[]; usedBy: string }>} */
 export const peers = [
-  { package: 'openssl', check: ['openssl', 'version'], usedBy: '@mesh/xds TLS tests (test certificates)' },
+  {
+    package: 'openssl',
+    check: ['openssl', 'version'],
+    usedBy:
+      '@mesh/spiffe and @mesh/ca interop (openssl verify/x509/req/s_server judge what we issue), meshctl ca tests, bench/ca; @mesh/xds TLS tests (test certificates)',
+  },
 ];
 
 export const peerPackages = [...new Set(peers.map((p) => p.package))];

@@ -3,6 +3,8 @@
 import { Command, CommanderError } from 'commander';
 import { MeshError } from '@mesh/core';
 import manifest from '../package.json' with { type: 'json' };
+import { registerCa } from './commands/ca.js';
+import { registerSpiffe } from './commands/spiffe.js';
 import { registerVersion } from './commands/version.js';
 import type { CommandIO } from './io.js';
 
@@ -14,6 +16,8 @@ export function createProgram(io: CommandIO): Command {
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride();
   registerVersion(program, io, manifest.version);
+  registerSpiffe(program, io);
+  registerCa(program, io);
   for (const command of program.commands)
     command.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
   return program;
