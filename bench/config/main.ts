@@ -42,7 +42,9 @@ function generate(dir: string): void {
     const d = join(dir, ns);
     mkdirSync(d, { recursive: true });
     const docs: string[] = [];
-    docs.push(`apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${ns}\n  labels: {istio.io/dataplane-mode: ambient${n % 5 === 0 ? ', istio.io/use-waypoint: waypoint' : ''}}\n`);
+    docs.push(
+      `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${ns}\n  labels: {istio.io/dataplane-mode: ambient${n % 5 === 0 ? ', istio.io/use-waypoint: waypoint' : ''}}\n`,
+    );
     docs.push(
       `apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: waypoint, namespace: ${ns}}\nspec:\n  gatewayClassName: istio-waypoint\n  listeners: [{name: mesh, port: 15008, protocol: HBONE}]\n`,
     );
@@ -102,7 +104,8 @@ function trial(dir: string, changes: number): Trial {
     const s = performance.now();
     const out = index.apply(events);
     samples.push(performance.now() - s);
-    if (out.addresses.updated.length !== 1) throw new Error(`a pod change reported ${out.addresses.updated.length} addresses`);
+    if (out.addresses.updated.length !== 1)
+      throw new Error(`a pod change reported ${out.addresses.updated.length} addresses`);
   }
   return {
     parseMs: t1 - t0,
@@ -145,12 +148,51 @@ if (process.argv.includes('--child')) {
       title: `Ambient index: ${PODS.toLocaleString('en-US')} pods, ${SERVICES.toLocaleString('en-US')} services, ${POLICIES} policies, ${ROUTES} routes from ${NAMESPACES * 5} files (median of ${runs} runs, fresh process each)`,
       columns: ['measure', 'median', 'min', 'max', 'target'],
       rows: [
-        ['parse + validate files (reference), ms', round(m((t) => t.parseMs)), round(Math.min(...trials.map((t) => t.parseMs))), round(Math.max(...trials.map((t) => t.parseMs))), null],
-        ['build index, ms', round(m((t) => t.indexMs)), round(Math.min(...trials.map((t) => t.indexMs))), round(Math.max(...trials.map((t) => t.indexMs))), null],
-        ['cold load (parse + index), ms', round(cold), round(Math.min(...trials.map((t) => t.parseMs + t.indexMs))), round(Math.max(...trials.map((t) => t.parseMs + t.indexMs))), '< 3,000'],
-        [`one-pod change p50, ms (${changes} changes)`, round(m((t) => t.changeP50Ms), 3), round(Math.min(...trials.map((t) => t.changeP50Ms)), 3), round(Math.max(...trials.map((t) => t.changeP50Ms)), 3), null],
-        [`one-pod change p99, ms (${changes} changes)`, round(p99, 3), round(Math.min(...trials.map((t) => t.changeP99Ms)), 3), round(Math.max(...trials.map((t) => t.changeP99Ms)), 3), '< 5'],
-        ['RSS after load, MiB', round(rss), round(Math.min(...trials.map((t) => t.rssMiB))), round(Math.max(...trials.map((t) => t.rssMiB))), '< 300'],
+        [
+          'parse + validate files (reference), ms',
+          round(m((t) => t.parseMs)),
+          round(Math.min(...trials.map((t) => t.parseMs))),
+          round(Math.max(...trials.map((t) => t.parseMs))),
+          null,
+        ],
+        [
+          'build index, ms',
+          round(m((t) => t.indexMs)),
+          round(Math.min(...trials.map((t) => t.indexMs))),
+          round(Math.max(...trials.map((t) => t.indexMs))),
+          null,
+        ],
+        [
+          'cold load (parse + index), ms',
+          round(cold),
+          round(Math.min(...trials.map((t) => t.parseMs + t.indexMs))),
+          round(Math.max(...trials.map((t) => t.parseMs + t.indexMs))),
+          '< 3,000',
+        ],
+        [
+          `one-pod change p50, ms (${changes} changes)`,
+          round(
+            m((t) => t.changeP50Ms),
+            3,
+          ),
+          round(Math.min(...trials.map((t) => t.changeP50Ms)), 3),
+          round(Math.max(...trials.map((t) => t.changeP50Ms)), 3),
+          null,
+        ],
+        [
+          `one-pod change p99, ms (${changes} changes)`,
+          round(p99, 3),
+          round(Math.min(...trials.map((t) => t.changeP99Ms)), 3),
+          round(Math.max(...trials.map((t) => t.changeP99Ms)), 3),
+          '< 5',
+        ],
+        [
+          'RSS after load, MiB',
+          round(rss),
+          round(Math.min(...trials.map((t) => t.rssMiB))),
+          round(Math.max(...trials.map((t) => t.rssMiB))),
+          '< 300',
+        ],
       ],
       notes: [
         `Node ${process.version}; 1-minute load average ${loadBefore.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after (shared machine)`,

@@ -9,19 +9,29 @@ const world = fileURLToPath(new URL('../../../conformance/mesh/bookinfo/', impor
 
 describe('meshctl (built)', () => {
   it('check: JSONL in, JSONL out, exit 0', () => {
-    const r = spawnSync(process.execPath, [bin, 'check', '--config', `${world}config`, '--requests', `${world}requests.jsonl`], {
-      encoding: 'utf8',
-    });
+    const r = spawnSync(
+      process.execPath,
+      [bin, 'check', '--config', `${world}config`, '--requests', `${world}requests.jsonl`],
+      {
+        encoding: 'utf8',
+      },
+    );
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const expected = readFileSync(`${world}expected.jsonl`, 'utf8').trim().split('\n');
-    expect(r.stdout.trim().split('\n').map((l) => JSON.parse(l) as unknown)).toEqual(expected.map((l) => JSON.parse(l) as unknown));
+    expect(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as unknown),
+    ).toEqual(expected.map((l) => JSON.parse(l) as unknown));
   });
 
   it('check: reads requests from standard input; exit 1 with the field on a bad request', () => {
     const r = spawnSync(process.execPath, [bin, 'check', '--config', `${world}config`, '--requests', '-'], {
       encoding: 'utf8',
-      input: '{"id":"x","kind":"route","service":{"name":"reviews","namespace":"default"},"http":{"method":"GET","path":"/"}}\n',
+      input:
+        '{"id":"x","kind":"route","service":{"name":"reviews","namespace":"default"},"http":{"method":"GET","path":"/"}}\n',
     });
     expect(r.status).toBe(1);
     expect(r.stdout).toBe('');

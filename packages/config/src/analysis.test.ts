@@ -9,7 +9,9 @@ describe('analysis', () => {
 
   it('codes are stable in form and every code is reported by some analyzer', () => {
     const catalogEnd = (t: string) => t.slice(t.indexOf('export interface AnalysisMessage'));
-    const source = catalogEnd(readFileSync(new URL('./analysis.ts', import.meta.url), 'utf8')) + readFileSync(new URL('./simulator.ts', import.meta.url), 'utf8');
+    const source =
+      catalogEnd(readFileSync(new URL('./analysis.ts', import.meta.url), 'utf8')) +
+      readFileSync(new URL('./simulator.ts', import.meta.url), 'utf8');
     for (const code of Object.keys(analysisCodes)) {
       expect(code).toMatch(/^(IST\d{4}|MESH-[EWI]\d{4})$/);
       const level = analysisCodes[code as keyof typeof analysisCodes].level;

@@ -23,7 +23,13 @@ export {
   type WorkloadEntry,
   type WorkloadEntrySpec,
 } from './resources.js';
-export { formatIssue, validateObject, type ConfigIssue, type ValidateOptions, type ValidationResult } from './validate.js';
+export {
+  formatIssue,
+  validateObject,
+  type ConfigIssue,
+  type ValidateOptions,
+  type ValidationResult,
+} from './validate.js';
 export {
   assertNoErrors,
   CONFIG_EXTENSIONS,

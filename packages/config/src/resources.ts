@@ -135,15 +135,7 @@ export interface GatewayClass extends Base<'GatewayClass'> {
 
 /** The kinds @mesh/config validates itself. */
 export type CoreResource =
-  | Namespace
-  | Node
-  | Pod
-  | Service
-  | ServiceAccount
-  | WorkloadEntry
-  | ServiceEntry
-  | Gateway
-  | GatewayClass;
+  Namespace | Node | Pod | Service | ServiceAccount | WorkloadEntry | ServiceEntry | Gateway | GatewayClass;
 
 /** Every kind the index reads. */
 export type MeshResource = CoreResource | SecurityResource | L7Resource;

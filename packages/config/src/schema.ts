@@ -249,7 +249,10 @@ export const coreSchemas: Readonly<Record<string, KindSchema>> = {
     metadata: metadataSchema('subdomain'),
     fields: {
       spec: obj({}, { open: true }),
-      status: obj({ addresses: list(obj({ type: str, address: str }, { required: ['type', 'address'] })) }, { open: true }),
+      status: obj(
+        { addresses: list(obj({ type: str, address: str }, { required: ['type', 'address'] })) },
+        { open: true },
+      ),
     },
     namespaced: false,
   },

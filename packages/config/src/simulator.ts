@@ -5,7 +5,13 @@
 import { seededRng } from '@mesh/core';
 import { checkResult, formatExplanation, type CheckResult, type Explanation } from '@mesh/authz';
 import { toRouteResult, type RouteDecision, type RouteResult } from '@mesh/l7';
-import { AmbientIndex, type AmbientIndexOptions, type ServiceInfo, type WaypointInfo, type WorkloadInfo } from './ambient/index.js';
+import {
+  AmbientIndex,
+  type AmbientIndexOptions,
+  type ServiceInfo,
+  type WaypointInfo,
+  type WorkloadInfo,
+} from './ambient/index.js';
 import { analyze, formatMessage, type AnalysisMessage } from './analysis.js';
 import { ConfigError } from './errors.js';
 import { isIp } from './ip.js';
@@ -130,7 +136,11 @@ export class Simulator {
     if (req.at === 'ztunnel') {
       const dest = req.destination;
       if (!dest?.ip || dest.port === undefined)
-        invalid(req, 'destination', 'ztunnel requests need destination.ip (the pod address) and destination.port (the target port)');
+        invalid(
+          req,
+          'destination',
+          'ztunnel requests need destination.ip (the pod address) and destination.port (the target port)',
+        );
       const w = this.#workloadAt(req, dest.ip);
       resources.add(`${w.kind} ${w.namespace}/${w.name}`);
       if (!w.captured) {
@@ -184,10 +194,15 @@ export class Simulator {
     const wp = this.#waypoint(req, ref);
     const port = req.service.port;
     if (!svc.ports.some((p) => p.port === port))
-      invalid(req, 'service.port', `${svc.kind} ${svc.namespace}/${svc.name} has no port ${port} (ports: ${svc.ports.map((p) => p.port).join(', ') || 'none'})`);
+      invalid(
+        req,
+        'service.port',
+        `${svc.kind} ${svc.namespace}/${svc.name} has no port ${port} (ports: ${svc.ports.map((p) => p.port).join(', ') || 'none'})`,
+      );
     const resources = new Set([`Gateway ${wp.key}`, `${svc.kind} ${svc.namespace}/${svc.name}`]);
     const extra: AnalysisMessage[] = [];
-    if (!(svc.waypoint && svc.waypoint.namespace === wp.namespace && svc.waypoint.name === wp.name)) extra.push(notThrough(svc, wp));
+    if (!(svc.waypoint && svc.waypoint.namespace === wp.namespace && svc.waypoint.name === wp.name))
+      extra.push(notThrough(svc, wp));
     const resolved = { waypoint: wp.key, service: svc.resourceName };
     const authority = req.http.authority ?? req.http.host ?? `${svc.hostname}:${port}`;
 
@@ -216,7 +231,12 @@ export class Simulator {
       ...(req.http.headers ? { headers: lowerKeys(req.http.headers) } : {}),
       port,
       ...(req.source?.namespace !== undefined || req.source?.labels !== undefined
-        ? { source: { ...(req.source.namespace !== undefined ? { namespace: req.source.namespace } : {}), ...(req.source.labels ? { labels: req.source.labels } : {}) } }
+        ? {
+            source: {
+              ...(req.source.namespace !== undefined ? { namespace: req.source.namespace } : {}),
+              ...(req.source.labels ? { labels: req.source.labels } : {}),
+            },
+          }
         : {}),
       ...(req.http.jwtClaims ? { jwtClaims: req.http.jwtClaims } : {}),
     };
@@ -224,20 +244,30 @@ export class Simulator {
     const rendered = toRouteResult(decision, request);
     for (const r of table.routes) if (r.resource) resources.add(`${r.kind} ${r.resource}`);
     const result = orderRouteResult({ id: req.id, ...rendered } as RouteCheckResult);
-    return this.#done(result, { authz: e, route: decision, resolved, messages: [...this.#relevant(resources), ...extra] });
+    return this.#done(result, {
+      authz: e,
+      route: decision,
+      resolved,
+      messages: [...this.#relevant(resources), ...extra],
+    });
   }
 
-  #done(
-    result: CheckResultLine,
-    parts: Omit<CheckExplanation, 'result' | 'text'>,
-  ): CheckExplanation {
+  #done(result: CheckResultLine, parts: Omit<CheckExplanation, 'result' | 'text'>): CheckExplanation {
     const lines: string[] = [];
     if ('decision' in result) lines.push(`${result.id}: ${result.decision.toUpperCase()} ${result.reason}`);
-    else lines.push(`${result.id}: ${result.status}${result.route !== null ? ` via route ${result.route}` : ''} ${result.reason}`);
+    else
+      lines.push(
+        `${result.id}: ${result.status}${result.route !== null ? ` via route ${result.route}` : ''} ${result.reason}`,
+      );
     if (parts.resolved.workload) lines.push(`  destination workload: ${parts.resolved.workload}`);
     if (parts.resolved.service) lines.push(`  service: ${parts.resolved.service}`);
     if (parts.resolved.waypoint) lines.push(`  waypoint: ${parts.resolved.waypoint}`);
-    if (parts.authz) lines.push(...formatExplanation(parts.authz).split('\n').map((l) => `  ${l}`));
+    if (parts.authz)
+      lines.push(
+        ...formatExplanation(parts.authz)
+          .split('\n')
+          .map((l) => `  ${l}`),
+      );
     for (const m of parts.messages) lines.push(`  ${formatMessage(m)}`);
     return { result, ...parts, text: lines.join('\n') };
   }
@@ -254,7 +284,14 @@ export class Simulator {
       this.index.authorizer.waypoint.explain({
         waypoint: { name: wp.name, namespace: wp.namespace },
         ...(svc
-          ? { service: { name: svc.name, namespace: svc.namespace, kind: svc.kind, ...(port !== undefined ? { port } : {}) } }
+          ? {
+              service: {
+                name: svc.name,
+                namespace: svc.namespace,
+                kind: svc.kind,
+                ...(port !== undefined ? { port } : {}),
+              },
+            }
           : {}),
         source,
         ...(http
@@ -329,7 +366,22 @@ export class Simulator {
   }
 }
 
-const ROUTE_KEYS = ['id', 'status', 'upstreamCalled', 'route', 'backend', 'backends', 'upstream', 'response', 'redirect', 'fault', 'retryPolicy', 'timeout', 'mirrors', 'reason'];
+const ROUTE_KEYS = [
+  'id',
+  'status',
+  'upstreamCalled',
+  'route',
+  'backend',
+  'backends',
+  'upstream',
+  'response',
+  'redirect',
+  'fault',
+  'retryPolicy',
+  'timeout',
+  'mirrors',
+  'reason',
+];
 
 /** The contract's key order (JSON consumers do not care; people reading the lines do). */
 function orderRouteResult(r: RouteCheckResult): RouteCheckResult {
@@ -359,9 +411,13 @@ function lowerKeys(h: Record<string, string | string[]>): Record<string, string 
 
 function invalid(req: { id?: unknown } | null, path: string, message: string): never {
   const id = req && typeof req.id === 'string' ? req.id : undefined;
-  throw new ConfigError('ERR_CONFIG_INVALID_REQUEST', `${id !== undefined ? `request ${id}: ` : ''}${path ? `${path}: ` : ''}${message}`, {
-    details: { ...(id !== undefined ? { id } : {}), path },
-  });
+  throw new ConfigError(
+    'ERR_CONFIG_INVALID_REQUEST',
+    `${id !== undefined ? `request ${id}: ` : ''}${path ? `${path}: ` : ''}${message}`,
+    {
+      details: { ...(id !== undefined ? { id } : {}), path },
+    },
+  );
 }
 
 // ------------------------------------------------------------------------------------------ request validation
@@ -383,23 +439,37 @@ export function parseCheckRequest(input: unknown): CheckRequest {
     need(typeof o.name === 'string' && o.name !== '', `${path}.name`, 'must be a non-empty string');
     need(typeof o.namespace === 'string' && o.namespace !== '', `${path}.namespace`, 'must be a non-empty string');
     if (port === 'required' || o.port !== undefined)
-      need(Number.isInteger(o.port) && (o.port as number) > 0 && (o.port as number) < 65536, `${path}.port`, 'must be a port number');
+      need(
+        Number.isInteger(o.port) && (o.port as number) > 0 && (o.port as number) < 65536,
+        `${path}.port`,
+        'must be a port number',
+      );
   };
   const http = (v: unknown, path: string) => {
     need(isObject(v), path, 'must be an object with method and path');
     const h = v as Record<string, unknown>;
     need(typeof h.method === 'string' && h.method !== '', `${path}.method`, 'must be a non-empty string');
     need(typeof h.path === 'string' && h.path.startsWith('/'), `${path}.path`, 'must be a string starting with "/"');
-    for (const k of ['host', 'authority'] as const) if (h[k] !== undefined) need(typeof h[k] === 'string', `${path}.${k}`, 'must be a string');
+    for (const k of ['host', 'authority'] as const)
+      if (h[k] !== undefined) need(typeof h[k] === 'string', `${path}.${k}`, 'must be a string');
     if (h.headers !== undefined) {
       need(isObject(h.headers), `${path}.headers`, 'must be an object of header name to string');
       for (const [k, val] of Object.entries(h.headers as object))
-        need(typeof val === 'string' || (Array.isArray(val) && val.every((x) => typeof x === 'string')), `${path}.headers.${k}`, 'must be a string or a list of strings');
+        need(
+          typeof val === 'string' || (Array.isArray(val) && val.every((x) => typeof x === 'string')),
+          `${path}.headers.${k}`,
+          'must be a string or a list of strings',
+        );
     }
-    if (h.jwtClaims !== undefined && h.jwtClaims !== null) need(isObject(h.jwtClaims), `${path}.jwtClaims`, 'must be an object');
+    if (h.jwtClaims !== undefined && h.jwtClaims !== null)
+      need(isObject(h.jwtClaims), `${path}.jwtClaims`, 'must be an object');
   };
   const principal = (v: unknown, path: string) =>
-    need(v === null || (typeof v === 'string' && v !== ''), path, 'must be a SPIFFE identity string (`cluster.local/ns/<ns>/sa/<sa>`) or null for plaintext');
+    need(
+      v === null || (typeof v === 'string' && v !== ''),
+      path,
+      'must be a SPIFFE identity string (`cluster.local/ns/<ns>/sa/<sa>`) or null for plaintext',
+    );
   if (r.kind === 'authz') {
     need(r.at === 'ztunnel' || r.at === 'waypoint', 'at', 'must be "ztunnel" or "waypoint"');
     need(isObject(r.source), 'source', 'must be an object with principal and ip');
@@ -411,14 +481,19 @@ export function parseCheckRequest(input: unknown): CheckRequest {
       need(isObject(r.destination), 'destination', 'must be an object with ip and port');
       const d = r.destination as Record<string, unknown>;
       need(typeof d.ip === 'string' && isIp(d.ip), 'destination.ip', 'must be an IP address');
-      need(Number.isInteger(d.port) && (d.port as number) > 0 && (d.port as number) < 65536, 'destination.port', 'must be a port number');
+      need(
+        Number.isInteger(d.port) && (d.port as number) > 0 && (d.port as number) < 65536,
+        'destination.port',
+        'must be a port number',
+      );
     } else {
       ref(r.waypoint, 'waypoint', 'none');
       if (r.service !== undefined) ref(r.service, 'service', 'optional');
       if (r.destination !== undefined) need(isObject(r.destination), 'destination', 'must be an object');
     }
     if (r.http !== undefined) http(r.http, 'http');
-    if (r.http !== undefined && r.at === 'ztunnel') invalid(r, 'http', 'ztunnel sees connections, not HTTP requests: drop "http" or ask at the waypoint');
+    if (r.http !== undefined && r.at === 'ztunnel')
+      invalid(r, 'http', 'ztunnel sees connections, not HTTP requests: drop "http" or ask at the waypoint');
   } else {
     ref(r.service, 'service', 'required');
     if (r.waypoint !== undefined) ref(r.waypoint, 'waypoint', 'none');

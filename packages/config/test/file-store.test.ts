@@ -22,7 +22,11 @@ afterEach(async () => {
 });
 
 /** The next batch that satisfies `until`, within a bounded time (generous: the machine is shared). */
-async function next(it: AsyncIterator<ConfigBatch>, until: (b: ConfigBatch) => boolean, ms = 15_000): Promise<ConfigBatch> {
+async function next(
+  it: AsyncIterator<ConfigBatch>,
+  until: (b: ConfigBatch) => boolean,
+  ms = 15_000,
+): Promise<ConfigBatch> {
   const deadline = Date.now() + ms;
   for (;;) {
     const left = deadline - Date.now();
@@ -30,7 +34,9 @@ async function next(it: AsyncIterator<ConfigBatch>, until: (b: ConfigBatch) => b
     let timer: ReturnType<typeof setTimeout> | undefined;
     const r = await Promise.race([
       it.next(),
-      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('no matching batch in time')), left))),
+      new Promise<never>(
+        (_, reject) => (timer = setTimeout(() => reject(new Error('no matching batch in time')), left)),
+      ),
     ]).finally(() => clearTimeout(timer));
     if (r.done) throw new Error('watch ended');
     if (until(r.value)) return r.value;
@@ -43,7 +49,10 @@ describe('file store', () => {
   it('loads a directory recursively and sees adds, edits, deletes and new subdirectories', async () => {
     writeFileSync(join(dir, 'a.yaml'), ns('a'));
     mkdirSync(join(dir, 'sub'));
-    writeFileSync(join(dir, 'sub', 'b.json'), JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'b' } }));
+    writeFileSync(
+      join(dir, 'sub', 'b.json'),
+      JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'b' } }),
+    );
     writeFileSync(join(dir, 'notes.txt'), 'ignored');
     store = await openFileStore({ paths: [dir], debounceMs: 20 });
     expect(keys(store)).toEqual(['Namespace//a', 'Namespace//b']);
@@ -100,7 +109,9 @@ describe('file store', () => {
     writeFileSync(join(dir, 'one.yaml'), ns('one'));
     store = await openFileStore({ paths: [join(dir, 'one.yaml')], watch: false });
     expect(keys(store)).toEqual(['Namespace//one']);
-    await expect(openFileStore({ paths: [join(dir, 'missing')] })).rejects.toSatisfy((e) => MeshError.is(e, 'ERR_CONFIG_READ_FAILED'));
+    await expect(openFileStore({ paths: [join(dir, 'missing')] })).rejects.toSatisfy((e) =>
+      MeshError.is(e, 'ERR_CONFIG_READ_FAILED'),
+    );
     await store.dispose();
     expect(() => store!.watch()).toThrow(/disposed/);
     store = undefined;

@@ -20,9 +20,14 @@ describe('meshctl check', () => {
   it('writes one result per request, same id and order, matching the conformance expectations', async () => {
     for (const c of ['bookinfo', 'security']) {
       const io = bufferedIO();
-      const code = await runMeshctl(['check', '--config', join(conformance, c, 'config'), '--requests', join(conformance, c, 'requests.jsonl')], io);
+      const code = await runMeshctl(
+        ['check', '--config', join(conformance, c, 'config'), '--requests', join(conformance, c, 'requests.jsonl')],
+        io,
+      );
       expect(code, io.err.join('')).toBe(0);
-      const expected = lines([readText(join(conformance, c, 'expected.jsonl'))]).map((l) => JSON.parse(l) as Record<string, unknown>);
+      const expected = lines([readText(join(conformance, c, 'expected.jsonl'))]).map(
+        (l) => JSON.parse(l) as Record<string, unknown>,
+      );
       const got = lines(io.out).map((l) => JSON.parse(l) as Record<string, unknown>);
       expect(got.map((g) => g.id)).toEqual(expected.map((e) => e.id));
       expect(got.map((g, i) => ('reason' in expected[i]! ? g : { ...g, reason: undefined }))).toEqual(
@@ -34,14 +39,33 @@ describe('meshctl check', () => {
   it('prints a table with -o table and the trace with --explain', async () => {
     const io = bufferedIO();
     const reqs = file('t.jsonl', readText(join(conformance, 'bookinfo', 'requests.jsonl')));
-    expect(await runMeshctl(['check', '--config', join(conformance, 'bookinfo', 'config'), '--requests', reqs, '-o', 'table'], io)).toBe(0);
+    expect(
+      await runMeshctl(
+        ['check', '--config', join(conformance, 'bookinfo', 'config'), '--requests', reqs, '-o', 'table'],
+        io,
+      ),
+    ).toBe(0);
     const [header, ...rows] = lines(io.out);
     expect(header).toMatch(/^ID\s+KIND\s+RESULT\s+POLICY\/ROUTE\s+BACKEND\s+REASON$/);
     expect(rows.find((r) => r.startsWith('canary-90-10 '))).toMatch(/v1 \(90%\), .*v3 \(10%\)/);
 
     const explained = bufferedIO();
-    expect(await runMeshctl(['check', '--config', join(conformance, 'security', 'config'), '--requests', join(conformance, 'security', 'requests.jsonl'), '--explain'], explained)).toBe(0);
-    const dropped = lines(explained.out).map((l) => JSON.parse(l) as { id: string; explain: { messages: string[] } }).find((l) => l.id === 'l7-rule-dropped-at-ztunnel')!;
+    expect(
+      await runMeshctl(
+        [
+          'check',
+          '--config',
+          join(conformance, 'security', 'config'),
+          '--requests',
+          join(conformance, 'security', 'requests.jsonl'),
+          '--explain',
+        ],
+        explained,
+      ),
+    ).toBe(0);
+    const dropped = lines(explained.out)
+      .map((l) => JSON.parse(l) as { id: string; explain: { messages: string[] } })
+      .find((l) => l.id === 'l7-rule-dropped-at-ztunnel')!;
     expect(dropped.explain.messages.some((m) => m.includes('[MESH-W0001]'))).toBe(true);
   });
 
@@ -56,7 +80,9 @@ describe('meshctl check', () => {
         '{"id":"r","kind":"route","service":{"name":"nope","namespace":"default","port":9080},"http":{"method":"GET","path":"/"}}',
       ].join('\n'),
     );
-    expect(await runMeshctl(['check', '--config', join(conformance, 'bookinfo', 'config'), '--requests', reqs], io)).toBe(1);
+    expect(
+      await runMeshctl(['check', '--config', join(conformance, 'bookinfo', 'config'), '--requests', reqs], io),
+    ).toBe(1);
     expect(io.out).toEqual([]);
     const err = io.err.join('');
     expect(err).toMatch(/^ERR_CONFIG_INVALID_REQUEST: 3 invalid request\(s\):/);
@@ -67,10 +93,15 @@ describe('meshctl check', () => {
 
   it('exits 1 with file, document and field path for invalid config', async () => {
     const io = bufferedIO();
-    const config = file('bad.yaml', 'apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 0}]}\n');
+    const config = file(
+      'bad.yaml',
+      'apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 0}]}\n',
+    );
     const reqs = file('one.jsonl', '');
     expect(await runMeshctl(['check', '--config', config, '--requests', reqs], io)).toBe(1);
-    expect(io.err.join('')).toBe(`ERR_CONFIG_INVALID: ${config}#0 Service default/web: spec.ports[0].port: must be >= 1, got 0\n`);
+    expect(io.err.join('')).toBe(
+      `ERR_CONFIG_INVALID: ${config}#0 Service default/web: spec.ports[0].port: must be >= 1, got 0\n`,
+    );
   });
 });
 
@@ -95,7 +126,12 @@ describe('meshctl analyze', () => {
     expect(parse(yaml.out.join(''))).toEqual(data);
 
     const clean = bufferedIO();
-    expect(await runMeshctl(['analyze', '--config', join(conformance, 'bookinfo', 'config'), '--failure-threshold', 'Warning'], clean)).toBe(0);
+    expect(
+      await runMeshctl(
+        ['analyze', '--config', join(conformance, 'bookinfo', 'config'), '--failure-threshold', 'Warning'],
+        clean,
+      ),
+    ).toBe(0);
   });
 });
 

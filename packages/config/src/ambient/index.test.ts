@@ -2,12 +2,20 @@ import { Address } from '@mesh/api/istio.workload';
 import { describe, expect, it } from 'vitest';
 import { AmbientIndex, MemoryStore, type ConfigObject } from '../index.js';
 
-const ns = (name: string, labels: Record<string, string> = {}) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
+const ns = (name: string, labels: Record<string, string> = {}) => ({
+  apiVersion: 'v1',
+  kind: 'Namespace',
+  metadata: { name, labels },
+});
 const pod = (name: string, ip: string, labels: Record<string, string> = {}, extra: Record<string, unknown> = {}) => ({
   apiVersion: 'v1',
   kind: 'Pod',
   metadata: { name, namespace: 'shop', labels },
-  spec: { serviceAccountName: 'web', nodeName: 'node-1', containers: [{ name: 'c', ports: [{ name: 'http', containerPort: 8080 }] }] },
+  spec: {
+    serviceAccountName: 'web',
+    nodeName: 'node-1',
+    containers: [{ name: 'c', ports: [{ name: 'http', containerPort: 8080 }] }],
+  },
   status: { podIP: ip },
   ...extra,
 });
@@ -54,7 +62,12 @@ describe('enrollment', () => {
     const { index } = world([
       pod('pending', ''),
       pod('done', '10.0.0.5', {}, { status: { podIP: '10.0.0.5', phase: 'Succeeded' } }),
-      pod('starting', '10.0.0.6', {}, { status: { podIP: '10.0.0.6', conditions: [{ type: 'Ready', status: 'False' }] } }),
+      pod(
+        'starting',
+        '10.0.0.6',
+        {},
+        { status: { podIP: '10.0.0.6', conditions: [{ type: 'Ready', status: 'False' }] } },
+      ),
     ]);
     expect(index.workloads().map((w) => [w.name, w.healthy])).toEqual([['starting', false]]);
   });
@@ -62,7 +75,10 @@ describe('enrollment', () => {
 
 describe('services', () => {
   it('resolves named target ports per pod and allocates VIPs deterministically', () => {
-    const objects = [pod('a', '10.0.0.1', { app: 'web' }), svc('web', { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] })];
+    const objects = [
+      pod('a', '10.0.0.1', { app: 'web' }),
+      svc('web', { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] }),
+    ];
     const first = world(objects).index;
     const second = world([...objects].reverse()).index;
     const w = first.workload('Kubernetes//Pod/shop/a')!;
@@ -127,7 +143,10 @@ describe('incremental changes', () => {
 
   it('a deleted pod is removed; a policy update changes the selected workloads and the Authorization', () => {
     const { store, index } = base();
-    expect(index.apply(store.delete('Pod/shop/b')).addresses).toEqual({ updated: [], removed: ['Kubernetes//Pod/shop/b'] });
+    expect(index.apply(store.delete('Pod/shop/b')).addresses).toEqual({
+      updated: [],
+      removed: ['Kubernetes//Pod/shop/b'],
+    });
     const policy = {
       apiVersion: 'security.istio.io/v1',
       kind: 'AuthorizationPolicy',
@@ -144,7 +163,9 @@ describe('incremental changes', () => {
   it('a namespace waypoint label appearing updates the service and reports the waypoint', () => {
     const { store, index } = base();
     index.apply(store.apply([waypoint('wp')]).events);
-    const changes = index.apply(store.apply([ns('shop', { 'istio.io/dataplane-mode': 'ambient', 'istio.io/use-waypoint': 'wp' })]).events);
+    const changes = index.apply(
+      store.apply([ns('shop', { 'istio.io/dataplane-mode': 'ambient', 'istio.io/use-waypoint': 'wp' })]).events,
+    );
     expect(changes.addresses.updated).toEqual(['shop/web.shop.svc.cluster.local']);
     expect(changes.waypoints.updated).toEqual(['shop/wp']);
   });

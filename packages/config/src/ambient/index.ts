@@ -620,7 +620,9 @@ export class AmbientIndex {
   }
 
   #trafficType(gw: Gateway): WaypointInfo['trafficType'] {
-    const v = gw.metadata.labels?.[WAYPOINT_FOR] ?? this.#gatewayClasses.get(gw.spec.gatewayClassName)?.metadata.labels?.[WAYPOINT_FOR];
+    const v =
+      gw.metadata.labels?.[WAYPOINT_FOR] ??
+      this.#gatewayClasses.get(gw.spec.gatewayClassName)?.metadata.labels?.[WAYPOINT_FOR];
     return v === 'workload' || v === 'all' || v === 'none' ? v : 'service';
   }
 
@@ -648,7 +650,12 @@ export class AmbientIndex {
     if (!gw)
       return {
         waypoint: null,
-        problem: { kind: 'missing', waypoint: ref, via, message: `${where} names Gateway ${key}, which does not exist` },
+        problem: {
+          kind: 'missing',
+          waypoint: ref,
+          via,
+          message: `${where} names Gateway ${key}, which does not exist`,
+        },
       };
     if (!this.isWaypoint(gw))
       return {
@@ -703,9 +710,9 @@ export class AmbientIndex {
   #podWorkloads(pod: Pod, unit: Unit): WorkloadInfo[] {
     const phase = pod.status?.phase;
     if (phase === 'Succeeded' || phase === 'Failed') return [];
-    const ips = (pod.status?.podIPs?.length ? pod.status.podIPs.map((p) => p.ip) : pod.status?.podIP ? [pod.status.podIP] : []).map(
-      canonicalIp,
-    );
+    const ips = (
+      pod.status?.podIPs?.length ? pod.status.podIPs.map((p) => p.ip) : pod.status?.podIP ? [pod.status.podIP] : []
+    ).map(canonicalIp);
     if (ips.length === 0) return [];
     const ns = pod.metadata.namespace ?? 'default';
     const name = pod.metadata.name;
@@ -719,19 +726,24 @@ export class AmbientIndex {
     // Service membership: Services selecting the pod (named target ports resolved against its container ports),
     // and ServiceEntries whose workloadSelector matches.
     const containerPorts = new Map<string, number>();
-    for (const c of pod.spec?.containers ?? []) for (const p of c.ports ?? []) if (p.name) containerPorts.set(p.name, p.containerPort);
+    for (const c of pod.spec?.containers ?? [])
+      for (const p of c.ports ?? []) if (p.name) containerPorts.set(p.name, p.containerPort);
     const services = this.#membership(ns, labels, (name) => containerPorts.get(name));
     const ready = pod.status?.conditions?.find((c) => c.type === 'Ready');
     const healthy =
       pod.metadata.deletionTimestamp === undefined &&
       (ready ? ready.status === 'True' : phase === undefined || phase === 'Running');
-    const owner = pod.metadata.ownerReferences?.find((r) => r.controller !== false) ?? pod.metadata.ownerReferences?.[0];
+    const owner =
+      pod.metadata.ownerReferences?.find((r) => r.controller !== false) ?? pod.metadata.ownerReferences?.[0];
     let workloadType: number = WORKLOAD_TYPE.POD;
     let workloadName = name;
     if (owner?.kind === 'ReplicaSet') {
       workloadType = WORKLOAD_TYPE.DEPLOYMENT;
       const hash = labels['pod-template-hash'];
-      workloadName = hash && owner.name.endsWith(`-${hash}`) ? owner.name.slice(0, -hash.length - 1) : owner.name.replace(/-[a-z0-9]{5,10}$/, '');
+      workloadName =
+        hash && owner.name.endsWith(`-${hash}`)
+          ? owner.name.slice(0, -hash.length - 1)
+          : owner.name.replace(/-[a-z0-9]{5,10}$/, '');
     } else if (owner?.kind === 'Job') {
       workloadType = WORKLOAD_TYPE.JOB;
       workloadName = owner.name;
@@ -786,8 +798,7 @@ export class AmbientIndex {
         for (const p of svc.spec.ports ?? []) {
           if ((p.protocol ?? 'TCP') !== 'TCP') continue;
           const t = p.targetPort;
-          const target =
-            t === undefined ? p.port : typeof t === 'number' ? t : /^\d+$/.test(t) ? Number(t) : named(t);
+          const target = t === undefined ? p.port : typeof t === 'number' ? t : /^\d+$/.test(t) ? Number(t) : named(t);
           if (target !== undefined) ports.set(p.port, target);
         }
         out.set(`${ns}/${svc.metadata.name}.${ns}.svc.${this.options.domainSuffix}`, ports);
@@ -973,7 +984,12 @@ export class AmbientIndex {
     for (const host of spec.hosts) {
       let vips = explicit.map((a) => (a.includes('/') ? a : canonicalIp(a)));
       let allocated = false;
-      if (vips.length === 0 && !host.startsWith('*') && labels[AUTOALLOCATE] !== 'false' && (spec.resolution ?? 'NONE') !== 'NONE') {
+      if (
+        vips.length === 0 &&
+        !host.startsWith('*') &&
+        labels[AUTOALLOCATE] !== 'false' &&
+        (spec.resolution ?? 'NONE') !== 'NONE'
+      ) {
         const ip = this.#seAllocator.allocate(`${key}/${host}`);
         vips = ip ? [ip] : [];
         allocated = true;
@@ -1009,7 +1025,10 @@ export class AmbientIndex {
       for (const host of spec.hosts) membership.set(`${ns}/${host}`, ports);
       const w = this.#entryWorkload(
         ep,
-        { uid: `${this.options.clusterId}/networking.istio.io/ServiceEntry/${ns}/${name}/${ep.address ?? ''}`, source: key },
+        {
+          uid: `${this.options.clusterId}/networking.istio.io/ServiceEntry/${ns}/${name}/${ep.address ?? ''}`,
+          source: key,
+        },
         ns,
         name,
         labels,
@@ -1039,7 +1058,8 @@ export class AmbientIndex {
       addresses,
       ports: s.ports.map((p) => ({
         servicePort: p.port,
-        targetPort: typeof p.targetPort === 'number' ? p.targetPort : /^\d+$/.test(p.targetPort) ? Number(p.targetPort) : 0,
+        targetPort:
+          typeof p.targetPort === 'number' ? p.targetPort : /^\d+$/.test(p.targetPort) ? Number(p.targetPort) : 0,
         appProtocol: appProtocol(p.protocol),
       })),
       subjectAltNames: (extra.subjectAltNames as string[] | undefined) ?? [],
@@ -1110,7 +1130,8 @@ export class AmbientIndex {
   service(namespace: string, name: string): ServiceInfo | undefined {
     const kube = this.#servicesByName.get(`${namespace}/${name}.${namespace}.svc.${this.options.domainSuffix}`);
     if (kube) return kube;
-    for (const s of this.#servicesByName.values()) if (s.kind === 'ServiceEntry' && s.namespace === namespace && s.name === name) return s;
+    for (const s of this.#servicesByName.values())
+      if (s.kind === 'ServiceEntry' && s.namespace === namespace && s.name === name) return s;
     return undefined;
   }
 
@@ -1290,4 +1311,3 @@ function localityFromString(text: string): { region: string; zone: string; subzo
   const [region = '', zone = '', subzone = ''] = text.split('/');
   return { region, zone, subzone };
 }
-

@@ -24,7 +24,9 @@ export function canonicalName(labels: Labels, fallback: string): string {
 }
 
 export function canonicalRevision(labels: Labels): string {
-  return labels['service.istio.io/canonical-revision'] ?? labels['app.kubernetes.io/version'] ?? labels.version ?? 'latest';
+  return (
+    labels['service.istio.io/canonical-revision'] ?? labels['app.kubernetes.io/version'] ?? labels.version ?? 'latest'
+  );
 }
 
 export function selectorMatches(selector: Labels | undefined, labels: Labels): boolean {
