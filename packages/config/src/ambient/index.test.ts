@@ -160,6 +160,17 @@ describe('incremental changes', () => {
     expect(index.apply(store.delete('AuthorizationPolicy/shop/web')).authorizations.removed).toEqual(['shop/web']);
   });
 
+  it('deleting a Service removes its Address and its membership in the workloads', () => {
+    const { store, index } = base();
+    const changes = index.apply(store.delete('Service/shop/web'));
+    expect(changes.addresses).toEqual({
+      updated: ['Kubernetes//Pod/shop/a', 'Kubernetes//Pod/shop/b'],
+      removed: ['shop/web.shop.svc.cluster.local'],
+    });
+    expect(index.lookup('/10.96.0.9')).toEqual([]);
+    expect(index.workload('Kubernetes//Pod/shop/a')!.services.size).toBe(0);
+  });
+
   it('a namespace waypoint label appearing updates the service and reports the waypoint', () => {
     const { store, index } = base();
     index.apply(store.apply([waypoint('wp')]).events);

@@ -186,6 +186,12 @@ export interface WaypointInfo {
   readonly workloads: readonly string[];
 }
 
+interface Owned {
+  resource: AddressResource;
+  workload?: WorkloadInfo;
+  service?: ServiceInfo;
+}
+
 interface Unit {
   /** Address resource names this unit produced. */
   names: string[];
@@ -217,6 +223,8 @@ export class AmbientIndex {
   // Outputs.
   readonly #units = new Map<string, Unit>();
   readonly #addresses = new Map<string, AddressResource>();
+  /** Resource name → the units producing it (normally one). */
+  readonly #owners = new Map<string, Map<string, Owned>>();
   readonly #aliases = new Map<string, Set<string>>();
   readonly #authorizations = new Map<string, AuthorizationResource>();
   readonly #workloadsByUid = new Map<string, WorkloadInfo>();
@@ -310,6 +318,7 @@ export class AmbientIndex {
             if (r.kind === 'Service') setOrDelete(this.#services, key, remove ? undefined : r);
             else setOrDelete(this.#serviceEntries, key, remove ? undefined : r);
             // Endpoints of the namespace may select it: recompute the namespace's workloads too.
+            dirty.add(o.key);
             dirtyNamespaces.add(o.namespace);
             this.#routeTables.clear();
             break;
@@ -358,10 +367,10 @@ export class AmbientIndex {
     if (allUnits) for (const k of this.#units.keys()) dirty.add(k);
     for (const ns of dirtyNamespaces) for (const k of this.#unitsByNamespace.get(ns) ?? []) dirty.add(k);
 
-    const addresses = { updated: [] as string[], removed: [] as string[] };
+    const addressChanges = { updated: new Set<string>(), removed: new Set<string>() };
     const waypointsBefore = new Set(this.#waypointKeys());
     const bindings = new Set<string>();
-    for (const unitKey of [...dirty].sort()) this.#recompute(unitKey, addresses, bindings);
+    for (const unitKey of [...dirty].sort()) this.#recompute(unitKey, addressChanges, bindings);
     if (dirty.size > 0 || waypointsTouched.size > 0) this.#waypointCache = null;
 
     const waypoints = { updated: [] as string[], removed: [] as string[] };
@@ -373,8 +382,10 @@ export class AmbientIndex {
         updated.add(k);
     }
     waypoints.updated.push(...[...updated].sort());
-    addresses.updated.sort();
-    addresses.removed.sort();
+    const addresses = {
+      updated: [...addressChanges.updated].filter((n) => this.#addresses.has(n)).sort(),
+      removed: [...addressChanges.removed].filter((n) => !this.#addresses.has(n)).sort(),
+    };
     return { addresses, authorizations, waypoints };
   }
 
@@ -434,7 +445,7 @@ export class AmbientIndex {
 
   // ------------------------------------------------------------------------------------------ units
 
-  #recompute(unitKey: string, changes: { updated: string[]; removed: string[] }, bindings: Set<string>): void {
+  #recompute(unitKey: string, changes: { updated: Set<string>; removed: Set<string> }, bindings: Set<string>): void {
     const old = this.#units.get(unitKey);
     const [kind] = unitKey.split('/', 1);
     const rest = unitKey.slice(kind!.length + 1);
@@ -502,23 +513,12 @@ export class AmbientIndex {
       }
       const wp = info.waypoint;
       if (wp) bindings.add(`${wp.namespace}/${wp.name}`);
-      const previous = this.#addresses.get(resource.name);
-      if (!previous || previous.version !== resource.version || !sameList(previous.aliases, resource.aliases)) {
-        changes.updated.push(resource.name);
-        if (previous) this.#unalias(previous);
-        this.#addresses.set(resource.name, resource);
-        this.#alias(resource);
-      }
+      let owners = this.#owners.get(resource.name);
+      if (!owners) this.#owners.set(resource.name, (owners = new Map()));
+      owners.set(unitKey, { resource, ...(p.workload ? { workload: p.workload } : { service: p.service! }) });
     }
-    for (const name of old?.names ?? []) {
-      if (names.has(name)) continue;
-      const previous = this.#addresses.get(name);
-      if (previous && previous.source === unitKey) {
-        this.#unalias(previous);
-        this.#addresses.delete(name);
-        changes.removed.push(name);
-      }
-    }
+    for (const name of old?.names ?? []) if (!names.has(name)) this.#owners.get(name)?.delete(unitKey);
+    for (const name of new Set([...names, ...(old?.names ?? [])])) this.#settle(name, changes);
     for (const d of unit.waypointDeps) {
       let set = this.#waypointDeps.get(d);
       if (!set) this.#waypointDeps.set(d, (set = new Set()));
@@ -533,8 +533,39 @@ export class AmbientIndex {
     }
   }
 
+  /**
+   * Makes the published resource of `name` the one of its first owner (two objects can produce the same name: two
+   * ServiceEntries with one host in a namespace); reports it when what is published changes.
+   */
+  #settle(name: string, changes: { updated: Set<string>; removed: Set<string> }): void {
+    const owners = this.#owners.get(name);
+    let winner: Owned | undefined;
+    let winnerKey: string | undefined;
+    for (const [key, o] of owners ?? []) if (winnerKey === undefined || key < winnerKey) [winner, winnerKey] = [o, key];
+    const previous = this.#addresses.get(name);
+    if (!winner) {
+      this.#owners.delete(name);
+      this.#servicesByName.delete(name);
+      this.#workloadsByUid.delete(name);
+      if (previous) {
+        this.#unalias(previous);
+        this.#addresses.delete(name);
+        changes.removed.add(name);
+      }
+      return;
+    }
+    if (winner.service) this.#servicesByName.set(name, winner.service);
+    if (winner.workload) this.#workloadsByUid.set(name, winner.workload);
+    const r = winner.resource;
+    if (previous === r) return;
+    if (previous) this.#unalias(previous);
+    this.#addresses.set(name, r);
+    this.#alias(r);
+    if (!previous || previous.version !== r.version || !sameList(previous.aliases, r.aliases))
+      changes.updated.add(name);
+  }
+
   #indexWorkload(w: WorkloadInfo): void {
-    this.#workloadsByUid.set(w.uid, w);
     for (const ip of w.ips) {
       const list = this.#workloadsByIp.get(ip);
       if (list) list.push(w);
@@ -543,7 +574,6 @@ export class AmbientIndex {
   }
 
   #unindexWorkload(w: WorkloadInfo): void {
-    if (this.#workloadsByUid.get(w.uid) === w) this.#workloadsByUid.delete(w.uid);
     for (const ip of w.ips) {
       const list = this.#workloadsByIp.get(ip);
       if (!list) continue;
@@ -554,14 +584,12 @@ export class AmbientIndex {
   }
 
   #indexService(s: ServiceInfo): void {
-    this.#servicesByName.set(s.resourceName, s);
     const list = this.#servicesByHost.get(s.hostname);
     if (list) list.push(s);
     else this.#servicesByHost.set(s.hostname, [s]);
   }
 
   #unindexService(s: ServiceInfo): void {
-    if (this.#servicesByName.get(s.resourceName) === s) this.#servicesByName.delete(s.resourceName);
     const list = this.#servicesByHost.get(s.hostname);
     if (!list) return;
     const i = list.indexOf(s);
