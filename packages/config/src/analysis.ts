@@ -44,15 +44,22 @@ export const analysisCodes = {
     name: 'UseWaypointNotAWaypoint',
     level: 'Error',
     description:
-      '`istio.io/use-waypoint` names a Gateway that is not a waypoint (its class is not `istio-waypoint` and it has no HBONE listener on port 15008), so the traffic is not sent to any waypoint and L7 policy and routing are skipped.',
-    fix: 'Point the label at a Gateway of class `istio-waypoint` (`meshctl waypoint apply` or `istioctl waypoint apply` creates one).',
+      '`istio.io/use-waypoint` names a Gateway no controller programs as a waypoint: it is not of class `istio-waypoint`, has no HBONE listener on port 15008 and no status address (istiod accepts any Gateway with a status address, such as a "gateway sandwich"). istiod treats the waypoint as not ready, so the traffic goes to no waypoint and L7 policy and routing are skipped.',
+    fix: "Point the label at a Gateway of class `istio-waypoint` (`istioctl waypoint apply` creates one), or let the Gateway's controller publish its address in `status.addresses`.",
   },
   'MESH-E0002': {
     name: 'WaypointTrafficTypeMismatch',
     level: 'Error',
     description:
-      'A Service (or ServiceEntry) names a waypoint whose `istio.io/waypoint-for` does not accept service-addressed traffic, or a Pod/WorkloadEntry names one that does not accept workload-addressed traffic; the object gets no waypoint.',
+      "A Service or ServiceEntry uses (through its own or its namespace's label) a waypoint whose `istio.io/waypoint-for` does not accept service-addressed traffic, or a Pod/WorkloadEntry labels a waypoint that does not accept workload-addressed traffic; the object gets no waypoint. Pods that inherit a service-only waypoint from their namespace simply have none.",
     fix: 'Set `istio.io/waypoint-for` on the Gateway to `service`, `workload` or `all` to match, or use another waypoint.',
+  },
+  'MESH-E0003': {
+    name: 'WaypointAttachmentDenied',
+    level: 'Error',
+    description:
+      '`istio.io/use-waypoint` names a waypoint in another namespace whose HBONE listener does not allow routes from this namespace (`allowedRoutes.namespaces.from` defaults to `Same`); istiod refuses the attachment and the traffic uses no waypoint.',
+    fix: "On the waypoint Gateway, set the HBONE listener's `allowedRoutes.namespaces.from` to `All`, or to `Selector` with a selector matching this namespace.",
   },
   'MESH-W0001': {
     name: 'ZtunnelAllowRuleDropped',
@@ -197,7 +204,14 @@ export function analyze(index: AmbientIndex, issues: readonly ConfigIssue[] = []
   // Waypoint labels.
   const problem = (resource: string, key: string, p: WaypointProblem | null) => {
     if (!p) return;
-    const code = p.kind === 'missing' ? 'IST0101' : p.kind === 'not-a-waypoint' ? 'MESH-E0001' : 'MESH-E0002';
+    const code =
+      p.kind === 'missing'
+        ? 'IST0101'
+        : p.kind === 'not-a-waypoint'
+          ? 'MESH-E0001'
+          : p.kind === 'attachment-denied'
+            ? 'MESH-E0003'
+            : 'MESH-E0002';
     out.push(msg(code, resource, p.message, origin(key), p.via === 'object' ? 'metadata.labels' : undefined));
   };
   const seen = new Set<string>();

@@ -345,7 +345,7 @@ export class Simulator {
       req,
       'waypoint',
       gw
-        ? `Gateway ${ref.namespace}/${ref.name} is not a waypoint (class ${gw.spec.gatewayClassName}, no HBONE listener on 15008)`
+        ? `Gateway ${ref.namespace}/${ref.name} is not a waypoint (class ${gw.spec.gatewayClassName}, no HBONE listener on 15008, no status address)`
         : `no waypoint Gateway ${ref.namespace}/${ref.name} in the config`,
     );
   }

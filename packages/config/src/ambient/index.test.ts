@@ -119,6 +119,52 @@ describe('waypoints', () => {
   });
 });
 
+describe('waypoint attachment and addresses', () => {
+  it('honours the HBONE listener allowedRoutes (Selector), and prefers a status Hostname over an IP', () => {
+    const gw = (name: string, listener: Record<string, unknown>, status?: unknown) => ({
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'Gateway',
+      metadata: { name, namespace: 'infra' },
+      spec: {
+        gatewayClassName: 'istio-waypoint',
+        listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE', ...listener }],
+      },
+      ...(status ? { status } : {}),
+    });
+    const { index } = world([
+      ns('infra'),
+      ns('shop', { team: 'a', 'istio.io/use-waypoint': 'shared', 'istio.io/use-waypoint-namespace': 'infra' }),
+      ns('other', { team: 'b', 'istio.io/use-waypoint': 'shared', 'istio.io/use-waypoint-namespace': 'infra' }),
+      gw(
+        'shared',
+        {
+          allowedRoutes: {
+            namespaces: {
+              from: 'Selector',
+              selector: { matchExpressions: [{ key: 'team', operator: 'In', values: ['a'] }] },
+            },
+          },
+        },
+        {
+          addresses: [
+            { type: 'IPAddress', value: '10.96.7.7' },
+            { type: 'Hostname', value: 'shared.infra.svc.cluster.local' },
+          ],
+        },
+      ),
+      svc('web', { clusterIP: '10.96.0.9', ports: [{ port: 80 }] }),
+      {
+        ...svc('web', { clusterIP: '10.96.0.10', ports: [{ port: 80 }] }),
+        metadata: { name: 'web', namespace: 'other' },
+      },
+    ]);
+    expect(index.service('shop', 'web')!.waypoint).toEqual({ namespace: 'infra', name: 'shared' });
+    expect(index.service('other', 'web')!.waypointProblem?.kind).toBe('attachment-denied');
+    const service = Address.decode(index.address('shop/web.shop.svc.cluster.local')!.encoded).service!;
+    expect(service.waypoint?.hostname?.hostname).toBe('shared.infra.svc.cluster.local');
+  });
+});
+
 describe('incremental changes', () => {
   const base = () =>
     world([

@@ -37,11 +37,13 @@ import {
   canonicalName,
   canonicalRevision,
   DATAPLANE_MODE,
+  GATEWAY_MANAGED,
   GATEWAY_NAME,
   HBONE_PORT,
   INGRESS_USE_WAYPOINT,
   INJECTION,
   REVISION,
+  labelSelectorMatches,
   selectorMatches,
   SIDECAR_INJECT,
   SIDECAR_STATUS,
@@ -51,6 +53,7 @@ import {
   USE_WAYPOINT_NAMESPACE,
   WAYPOINT_CLASS,
   WAYPOINT_FOR,
+  type LabelSelector,
   type Labels,
 } from './labels.js';
 
@@ -123,7 +126,7 @@ export interface WaypointRef {
 
 /** Why an object that names a waypoint does not get it. */
 export interface WaypointProblem {
-  kind: 'missing' | 'not-a-waypoint' | 'wrong-traffic-type';
+  kind: 'missing' | 'not-a-waypoint' | 'attachment-denied' | 'wrong-traffic-type';
   waypoint: WaypointRef;
   /** Where the label is: the object itself or its namespace. */
   via: 'object' | 'namespace';
@@ -639,9 +642,15 @@ export class AmbientIndex {
     return { captured: false, reason: `neither the pod nor namespace ${ns} has ${DATAPLANE_MODE}=ambient` };
   }
 
-  /** Whether a Gateway is a waypoint: class istio-waypoint, or any class with an HBONE listener on 15008. */
+  /**
+   * Whether a Gateway serves as a waypoint. istiod takes any Gateway with a status address (that is how other
+   * implementations and the "gateway sandwich" plug in); a Gateway of class istio-waypoint, or with an HBONE listener
+   * on 15008, is one the mesh's own deployment controller programs, so in file mode it counts as programmed even
+   * without a status.
+   */
   isWaypoint(gw: Gateway): boolean {
     return (
+      (gw.status?.addresses?.length ?? 0) > 0 ||
       gw.spec.gatewayClassName === WAYPOINT_CLASS ||
       gw.spec.listeners.some((l) => l.protocol === 'HBONE' && l.port === HBONE_PORT)
     );
@@ -652,6 +661,18 @@ export class AmbientIndex {
       gw.metadata.labels?.[WAYPOINT_FOR] ??
       this.#gatewayClasses.get(gw.spec.gatewayClassName)?.metadata.labels?.[WAYPOINT_FOR];
     return v === 'workload' || v === 'all' || v === 'none' ? v : 'service';
+  }
+
+  /** The HBONE listener's allowedRoutes.namespaces decides which namespaces may use the waypoint (default Same). */
+  #allowsNamespace(gw: Gateway, ns: string): boolean {
+    const listener = gw.spec.listeners.find((l) => l.protocol === 'HBONE' && l.port === HBONE_PORT);
+    const namespaces = (
+      listener?.allowedRoutes as { namespaces?: { from?: string; selector?: LabelSelector } } | undefined
+    )?.namespaces;
+    const from = namespaces?.from ?? 'Same';
+    if (from === 'All') return true;
+    if (from === 'Selector') return labelSelectorMatches(namespaces?.selector, this.#nsLabels(ns));
+    return gw.metadata.namespace === ns;
   }
 
   #resolveWaypoint(
@@ -675,58 +696,54 @@ export class AmbientIndex {
     unit.waypointDeps.push(key);
     const gw = this.#gateways.get(key);
     const where = via === 'object' ? `${USE_WAYPOINT}=${name}` : `namespace ${ns}'s ${USE_WAYPOINT}=${name}`;
-    if (!gw)
-      return {
-        waypoint: null,
-        problem: {
-          kind: 'missing',
-          waypoint: ref,
-          via,
-          message: `${where} names Gateway ${key}, which does not exist`,
-        },
-      };
+    const problem = (kind: WaypointProblem['kind'], message: string) => ({
+      waypoint: null,
+      problem: { kind, waypoint: ref, via, message: `${where} ${message}` },
+    });
+    if (!gw) return problem('missing', `names Gateway ${key}, which does not exist`);
     if (!this.isWaypoint(gw))
-      return {
-        waypoint: null,
-        problem: {
-          kind: 'not-a-waypoint',
-          waypoint: ref,
-          via,
-          message: `${where} names Gateway ${key} of class ${gw.spec.gatewayClassName}, which is not a waypoint (class ${WAYPOINT_CLASS}, or an HBONE listener on port ${HBONE_PORT})`,
-        },
-      };
+      return problem(
+        'not-a-waypoint',
+        `names Gateway ${key} of class ${gw.spec.gatewayClassName}, which has no status address and is not of class ${WAYPOINT_CLASS} (no HBONE listener on ${HBONE_PORT}): no controller programs it as a waypoint, so istiod treats it as not ready`,
+      );
+    if (!this.#allowsNamespace(gw, ns))
+      return problem(
+        'attachment-denied',
+        `names waypoint ${key}, whose HBONE listener does not allow namespace ${ns} (allowedRoutes.namespaces.from defaults to Same; set All or a Selector)`,
+      );
     const type = this.#trafficType(gw);
     if (type !== 'all' && type !== traffic) {
-      // A namespace-wide waypoint for the other kind of traffic is normal (it just does not apply here).
-      if (via === 'namespace') return { waypoint: null, problem: null };
-      return {
-        waypoint: null,
-        problem: {
-          kind: 'wrong-traffic-type',
-          waypoint: ref,
-          via,
-          message: `${where} names waypoint ${key}, which has ${WAYPOINT_FOR}=${type} and so does not take ${traffic}-addressed traffic`,
-        },
-      };
+      // Workloads inheriting a service waypoint from their namespace simply have none; istiod reports the rest.
+      if (traffic === 'workload' && via === 'namespace') return { waypoint: null, problem: null };
+      return problem(
+        'wrong-traffic-type',
+        `names waypoint ${key}, which has ${WAYPOINT_FOR}=${type} and so does not take ${traffic}-addressed traffic`,
+      );
     }
     return { waypoint: ref, problem: null };
   }
 
   #isWaypointItself(labels: Labels, ns: string, name: string): boolean {
     if (labels[GATEWAY_NAME] !== undefined) return true;
+    const managed = labels[GATEWAY_MANAGED];
+    if (managed === 'istio.io-mesh-controller' || managed === 'istio.io-eastwest-controller') return true;
     const gw = this.#gateways.get(`${ns}/${name}`);
     return !!gw && this.isWaypoint(gw);
   }
 
+  /** istiod's GatewayAddress: a status Hostname first, then a status IP; file mode: the hostname the controller writes. */
   #gatewayAddress(ref: WaypointRef): Record<string, unknown> {
     const gw = this.#gateways.get(`${ref.namespace}/${ref.name}`);
-    const addr = gw?.status?.addresses?.[0] ?? gw?.spec.addresses?.[0];
-    if (addr && (addr.type === undefined || addr.type === 'IPAddress') && parseIp(addr.value)) {
-      return { address: { network: this.options.network, address: parseIp(addr.value)! }, hboneMtlsPort: HBONE_PORT };
-    }
-    const hostname =
-      addr && addr.type === 'Hostname' ? addr.value : `${ref.name}.${ref.namespace}.svc.${this.options.domainSuffix}`;
-    return { hostname: { namespace: ref.namespace, hostname }, hboneMtlsPort: HBONE_PORT };
+    const status = gw?.status?.addresses ?? [];
+    const host = status.find((a) => a.type === 'Hostname');
+    if (host) return { hostname: { namespace: ref.namespace, hostname: host.value }, hboneMtlsPort: HBONE_PORT };
+    const ip = status.find((a) => (a.type === undefined || a.type === 'IPAddress') && parseIp(a.value));
+    if (ip)
+      return { address: { network: this.options.network, address: parseIp(ip.value)! }, hboneMtlsPort: HBONE_PORT };
+    return {
+      hostname: { namespace: ref.namespace, hostname: `${ref.name}.${ref.namespace}.svc.${this.options.domainSuffix}` },
+      hboneMtlsPort: HBONE_PORT,
+    };
   }
 
   // ------------------------------------------------------------------------------------------ workloads
