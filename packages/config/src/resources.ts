@@ -103,7 +103,7 @@ export interface ServiceEntry extends Base<'ServiceEntry'> {
     addresses?: string[];
     ports?: ServiceEntryPort[];
     location?: 'MESH_EXTERNAL' | 'MESH_INTERNAL';
-    resolution?: 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN';
+    resolution?: 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN' | 'DYNAMIC_DNS';
     endpoints?: WorkloadEntrySpec[];
     workloadSelector?: { labels?: Record<string, string> };
     exportTo?: string[];

@@ -119,6 +119,42 @@ describe('waypoints', () => {
   });
 });
 
+describe('service entries', () => {
+  it('gives a DNS ServiceEntry without endpoints one hostname workload per host, and an auto-allocated VIP', () => {
+    const { index } = world([
+      {
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'ServiceEntry',
+        metadata: { name: 'ext', namespace: 'shop' },
+        spec: {
+          hosts: ['api.example.com', 'cdn.example.com'],
+          resolution: 'DNS',
+          ports: [{ number: 443, name: 'https', protocol: 'TLS' }],
+        },
+      },
+    ]);
+    const w = index.workload('Kubernetes/networking.istio.io/ServiceEntry/shop/ext/api.example.com')!;
+    expect(w.ips).toEqual([]);
+    expect([...w.services.keys()]).toEqual(['shop/api.example.com']);
+    const decoded = Address.decode(index.address(w.uid)!.encoded).workload!;
+    expect(decoded.hostname).toBe('api.example.com');
+    expect(index.service('shop', 'ext')!.vips[0]).toMatch(/^240\.240\./);
+    expect(index.workloads()).toHaveLength(2);
+  });
+
+  it('treats a pod with the istio-cni redirection annotation as captured', () => {
+    const { index } = world([
+      pod(
+        'a',
+        '10.0.0.1',
+        {},
+        { metadata: { name: 'a', namespace: 'shop', annotations: { 'ambient.istio.io/redirection': 'enabled' } } },
+      ),
+    ]);
+    expect(index.workload('Kubernetes//Pod/shop/a')!.captured).toBe(true);
+  });
+});
+
 describe('waypoint attachment and addresses', () => {
   it('honours the HBONE listener allowedRoutes (Selector), and prefers a status Hostname over an IP', () => {
     const gw = (name: string, listener: Record<string, unknown>, status?: unknown) => ({

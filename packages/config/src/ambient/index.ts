@@ -45,6 +45,7 @@ import {
   REVISION,
   labelSelectorMatches,
   selectorMatches,
+  REDIRECTION,
   SIDECAR_INJECT,
   SIDECAR_STATUS,
   TRAFFIC_DISTRIBUTION,
@@ -629,6 +630,9 @@ export class AmbientIndex {
     const nsLabels = this.#nsLabels(ns);
     const podMode = labels[DATAPLANE_MODE];
     if (pod.spec?.hostNetwork) return { captured: false, reason: 'host-network pods are never captured' };
+    // What istio-cni writes once it has set up redirection; in file mode the labels below stand for it.
+    if (pod.metadata.annotations?.[REDIRECTION] === 'enabled')
+      return { captured: true, reason: `the pod has ${REDIRECTION}=enabled` };
     const injected =
       pod.metadata.annotations?.[SIDECAR_STATUS] !== undefined ||
       labels[SIDECAR_INJECT] === 'true' ||
@@ -780,18 +784,15 @@ export class AmbientIndex {
       (ready ? ready.status === 'True' : phase === undefined || phase === 'Running');
     const owner =
       pod.metadata.ownerReferences?.find((r) => r.controller !== false) ?? pod.metadata.ownerReferences?.[0];
-    let workloadType: number = WORKLOAD_TYPE.POD;
+    // istiod always sends workload_type POD for pods (backwards compatibility) and derives the workload name.
+    const workloadType: number = WORKLOAD_TYPE.POD;
     let workloadName = name;
     if (owner?.kind === 'ReplicaSet') {
-      workloadType = WORKLOAD_TYPE.DEPLOYMENT;
       const hash = labels['pod-template-hash'];
       workloadName =
         hash && owner.name.endsWith(`-${hash}`)
           ? owner.name.slice(0, -hash.length - 1)
           : owner.name.replace(/-[a-z0-9]{5,10}$/, '');
-    } else if (owner?.kind === 'Job') {
-      workloadType = WORKLOAD_TYPE.JOB;
-      workloadName = owner.name;
     } else if (owner) {
       workloadName = owner.name;
     }
@@ -869,12 +870,15 @@ export class AmbientIndex {
     kind: 'WorkloadEntry' | 'ServiceEntry',
     services?: Map<string, Map<number, number>>,
   ): WorkloadInfo | null {
-    const labels = { ...metaLabels, ...(spec.labels ?? {}) };
+    // A WorkloadEntry's own labels (metadata and spec) decide everything. For ServiceEntry endpoints istiod selects
+    // policies and the tunnel by the ServiceEntry's labels and the waypoint by the endpoint's labels.
+    const labels = kind === 'ServiceEntry' ? { ...metaLabels } : { ...metaLabels, ...(spec.labels ?? {}) };
+    const waypointLabels = kind === 'ServiceEntry' ? (spec.labels ?? {}) : labels;
     const address = spec.address ?? '';
     const ip = parseIp(address) ? canonicalIp(address) : null;
     if (!ip && !address) return null;
     const sa = spec.serviceAccount || 'default';
-    const { waypoint, problem } = this.#resolveWaypoint('workload', labels, ns, unit);
+    const { waypoint, problem } = this.#resolveWaypoint('workload', waypointLabels, ns, unit);
     const captured = labels[TUNNEL] === 'http';
     const info: WorkloadInfo & { extra: Record<string, unknown> } = {
       uid: id.uid,
@@ -903,7 +907,7 @@ export class AmbientIndex {
         workloadType: WORKLOAD_TYPE.POD,
         workloadName: name,
         locality: spec.locality ? localityFromString(spec.locality) : null,
-        capacity: spec.weight,
+        capacity: spec.weight && spec.weight > 0 ? spec.weight : undefined,
       },
     };
     return info;
@@ -1063,11 +1067,20 @@ export class AmbientIndex {
       services.push(info);
     }
     const workloads: WorkloadInfo[] = [];
-    for (const ep of spec.endpoints ?? []) {
+    // A DNS ServiceEntry without endpoints or selector has one implicit endpoint per host: the host itself.
+    const resolution = spec.resolution ?? 'NONE';
+    const implicit =
+      !spec.endpoints?.length &&
+      !spec.workloadSelector &&
+      (resolution === 'DNS' || resolution === 'DNS_ROUND_ROBIN' || resolution === 'DYNAMIC_DNS');
+    const endpoints: (WorkloadEntrySpec & { host?: string })[] = implicit
+      ? spec.hosts.filter((h) => !h.startsWith('*')).map((host) => ({ address: host, host }))
+      : (spec.endpoints ?? []);
+    for (const ep of endpoints) {
       const membership = new Map<string, Map<number, number>>();
       const ports = new Map<number, number>();
       for (const p of spec.ports ?? []) ports.set(p.number, ep.ports?.[p.name] ?? p.targetPort ?? p.number);
-      for (const host of spec.hosts) membership.set(`${ns}/${host}`, ports);
+      for (const host of ep.host ? [ep.host] : spec.hosts) membership.set(`${ns}/${host}`, ports);
       const w = this.#entryWorkload(
         ep,
         {

@@ -14,6 +14,7 @@ export const INJECTION = 'istio-injection';
 export const REVISION = 'istio.io/rev';
 export const SIDECAR_INJECT = 'sidecar.istio.io/inject';
 export const SIDECAR_STATUS = 'sidecar.istio.io/status';
+export const REDIRECTION = 'ambient.istio.io/redirection';
 export const WAYPOINT_CLASS = 'istio-waypoint';
 export const HBONE_PORT = 15008;
 
