@@ -73,6 +73,8 @@ export interface CheckExplanation {
   /** The destination workload (ztunnel), service and waypoint the request resolved to. */
   resolved: { workload?: string; service?: string; waypoint?: string };
   messages: AnalysisMessage[];
+  /** Facts about the path worth knowing (e.g. which identity ztunnel sees after a waypoint). */
+  hints?: string[];
   /** Human-readable. */
   text: string;
 }
@@ -162,9 +164,26 @@ export class Simulator {
       for (const t of e.evaluated) resources.add(`AuthorizationPolicy ${t.policy}`);
       for (const n of e.notes) resources.add(`${n.kind} ${n.policy}`);
       if (w.waypoint) resources.add(`Gateway ${w.waypoint.namespace}/${w.waypoint.name}`);
+      // Which identity ztunnel sees depends on the path: through a waypoint it is the waypoint's.
+      const hints: string[] = [];
+      for (const name of w.services.keys()) {
+        const s = this.index.services().find((x) => x.resourceName === name);
+        if (s?.waypoint) {
+          const wp = this.index.waypoint(s.waypoint.namespace, s.waypoint.name);
+          if (wp)
+            hints.push(
+              `traffic to ${s.hostname} passes waypoint ${wp.key} first; ztunnel then sees the waypoint's identity ${wp.identity}, not the client's`,
+            );
+        }
+      }
+      if (w.waypoint) {
+        const wp = this.index.waypoint(w.waypoint.namespace, w.waypoint.name);
+        if (wp)
+          hints.push(`traffic to the pod's own address passes waypoint ${wp.key}; ztunnel then sees ${wp.identity}`);
+      }
       return this.#done(
         { ...checkResult(e, req.id), id: req.id },
-        { authz: e, resolved: { workload: w.uid }, messages: this.#relevant(resources) },
+        { authz: e, resolved: { workload: w.uid }, messages: this.#relevant(resources), hints },
       );
     }
     const wp = this.#waypoint(req, req.waypoint);
@@ -268,6 +287,7 @@ export class Simulator {
           .split('\n')
           .map((l) => `  ${l}`),
       );
+    for (const h of parts.hints ?? []) lines.push(`  hint: ${h}`);
     for (const m of parts.messages) lines.push(`  ${formatMessage(m)}`);
     return { result, ...parts, text: lines.join('\n') };
   }

@@ -90,7 +90,15 @@ export function registerCheck(program: Command, io: CommandIO): void {
       }
       for (const r of results) {
         const line = options.explain
-          ? { ...r.result, explain: { text: r.text, resolved: r.resolved, messages: r.messages.map(formatMessage) } }
+          ? {
+              ...r.result,
+              explain: {
+                text: r.text,
+                resolved: r.resolved,
+                messages: r.messages.map(formatMessage),
+                ...(r.hints?.length ? { hints: r.hints } : {}),
+              },
+            }
           : r.result;
         io.stdout(`${JSON.stringify(line)}\n`);
       }
