@@ -116,6 +116,8 @@ describe('meshctl analyze', () => {
       ['Error', 'IST0101', 'Service shop/typo'],
       ['Error', 'MESH-E0001', 'Service shop/web'],
       ['Error', 'MESH-E0002', 'Pod shop/search-1'],
+      ['Error', 'MESH-E0003', 'Service shop/reports'],
+      ['Info', 'MESH-I0001', 'Gateway infra/locked-wp'],
     ]);
     const json = bufferedIO();
     await runMeshctl(['analyze', '--config', config, '-o', 'json'], json);
