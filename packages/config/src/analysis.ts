@@ -310,40 +310,24 @@ export function analyze(index: AmbientIndex, issues: readonly ConfigIssue[] = []
     refs.forEach((ref, i) => {
       const path = spec?.targetRefs ? `spec.targetRefs[${i}]` : 'spec.targetRef';
       const group = ref.group ?? '';
-      if ((group === '' || group === 'core') && ref.kind === 'Service') {
-        const s = index.service(o.namespace, ref.name);
-        if (!s || s.kind !== 'Service')
-          out.push(
-            msg('IST0101', label, `targets Service ${o.namespace}/${ref.name}, which does not exist`, o.origin, path),
-          );
+      const serviceKind =
+        (group === '' || group === 'core') && ref.kind === 'Service'
+          ? 'Service'
+          : group === 'networking.istio.io' && ref.kind === 'ServiceEntry'
+            ? 'ServiceEntry'
+            : null;
+      if (serviceKind) {
+        const s = index
+          .services()
+          .find((x) => x.kind === serviceKind && x.namespace === o.namespace && x.name === ref.name);
+        const target = `${serviceKind} ${o.namespace}/${ref.name}`;
+        if (!s) out.push(msg('IST0101', label, `targets ${target}, which does not exist`, o.origin, path));
         else if (!s.waypoint && o.kind === 'AuthorizationPolicy')
           out.push(
             msg(
               'MESH-W0004',
               label,
-              `targets Service ${o.namespace}/${ref.name}, which uses no waypoint: nothing enforces this policy`,
-              o.origin,
-              path,
-            ),
-          );
-      } else if (group === 'networking.istio.io' && ref.kind === 'ServiceEntry') {
-        const s = index.service(o.namespace, ref.name);
-        if (!s || s.kind !== 'ServiceEntry')
-          out.push(
-            msg(
-              'IST0101',
-              label,
-              `targets ServiceEntry ${o.namespace}/${ref.name}, which does not exist`,
-              o.origin,
-              path,
-            ),
-          );
-        else if (!s.waypoint && o.kind === 'AuthorizationPolicy')
-          out.push(
-            msg(
-              'MESH-W0004',
-              label,
-              `targets ServiceEntry ${o.namespace}/${ref.name}, which uses no waypoint: nothing enforces this policy`,
+              `targets ${target}, which uses no waypoint: nothing enforces this policy`,
               o.origin,
               path,
             ),
