@@ -52,6 +52,7 @@ export {
   type AuthorizationResource,
   type IndexChanges,
   type ServiceInfo,
+  type WaypointConfig,
   type WaypointInfo,
   type WaypointProblem,
   type WaypointRef,

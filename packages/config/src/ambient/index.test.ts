@@ -155,6 +155,39 @@ describe('service entries', () => {
   });
 });
 
+describe('waypoint config', () => {
+  it('lists the bound services with route tables and the attached policies', () => {
+    const { index } = world([
+      ns('shop', { 'istio.io/use-waypoint': 'wp' }),
+      waypoint('wp'),
+      svc('web', {
+        clusterIP: '10.96.0.9',
+        ports: [{ port: 80 }, { name: 'grpc', port: 9090 }].map((p, i) => ({ name: i ? 'grpc' : 'http', ...p })),
+      }),
+      {
+        apiVersion: 'security.istio.io/v1',
+        kind: 'AuthorizationPolicy',
+        metadata: { name: 'web-get', namespace: 'shop' },
+        spec: {
+          targetRefs: [{ kind: 'Service', group: '', name: 'web' }],
+          rules: [{ to: [{ operation: { methods: ['GET'] } }] }],
+        },
+      },
+      {
+        apiVersion: 'security.istio.io/v1',
+        kind: 'AuthorizationPolicy',
+        metadata: { name: 'selector', namespace: 'shop' },
+        spec: { selector: { matchLabels: { app: 'web' } }, rules: [{}] },
+      },
+    ]);
+    const config = index.waypointConfig('shop', 'wp')!;
+    expect(config.services.map((s) => [s.service.name, s.routes.map((r) => r.port)])).toEqual([['web', [80, 9090]]]);
+    expect(config.services[0]!.routes[0]!.table.source).toBe('default');
+    expect(config.authorizationPolicies.map((p) => p.metadata.name)).toEqual(['web-get']);
+    expect(index.waypointConfig('shop', 'nope')).toBeUndefined();
+  });
+});
+
 describe('waypoint attachment and addresses', () => {
   it('honours the HBONE listener allowedRoutes (Selector), and prefers a status Hostname over an IP', () => {
     const gw = (name: string, listener: Record<string, unknown>, status?: unknown) => ({

@@ -6,7 +6,14 @@
 import { createHash } from 'node:crypto';
 import { Address as AddressCodec } from '@mesh/api/istio.workload';
 import { Authorization as AuthorizationCodec, type Authorization } from '@mesh/api/istio.security';
-import { createAuthorizer, type Authorizer, type L4Policy, type SecurityResource } from '@mesh/authz';
+import {
+  createAuthorizer,
+  type AuthorizationPolicy,
+  type Authorizer,
+  type L4Policy,
+  type RequestAuthentication,
+  type SecurityResource,
+} from '@mesh/authz';
 import { toAuthorization } from '@mesh/authz/xds';
 import {
   compileRouteTable,
@@ -188,6 +195,16 @@ export interface WaypointInfo {
   /** Services (resource names) and workloads (uids) that use it. */
   readonly services: readonly string[];
   readonly workloads: readonly string[];
+}
+
+type TargetRef = { group?: string; kind: string; name: string };
+
+/** What istiod serves one waypoint (see `AmbientIndex.waypointConfig`). */
+export interface WaypointConfig {
+  readonly waypoint: WaypointInfo;
+  readonly services: readonly { service: ServiceInfo; routes: readonly { port: number; table: RouteTable }[] }[];
+  readonly authorizationPolicies: readonly AuthorizationPolicy[];
+  readonly requestAuthentications: readonly RequestAuthentication[];
 }
 
 interface Owned {
@@ -1276,6 +1293,49 @@ export class AmbientIndex {
   waypoint(namespace: string, name: string): WaypointInfo | undefined {
     this.waypoints();
     return this.#waypointCache!.get(`${namespace}/${name}`);
+  }
+
+  /**
+   * Everything one waypoint enforces and routes: the services bound to it with a route table per port, and the
+   * AuthorizationPolicies and RequestAuthentications attached to it (targetRefs to the waypoint Gateway, to the
+   * root namespace's istio-waypoint GatewayClass, or to a bound Service/ServiceEntry). What istiod serves a waypoint.
+   */
+  waypointConfig(namespace: string, name: string): WaypointConfig | undefined {
+    const wp = this.waypoint(namespace, name);
+    if (!wp) return undefined;
+    const services = wp.services
+      .map((n) => this.#servicesByName.get(n))
+      .filter((s): s is ServiceInfo => !!s)
+      .map((service) => ({
+        service,
+        routes: service.ports.map((p) => ({ port: p.port, table: this.routeTable(wp, service, p.port) })),
+      }));
+    const bound = new Set(services.map((s) => `${s.service.kind}/${s.service.namespace}/${s.service.name}`));
+    const attached = (r: {
+      metadata: { namespace?: string };
+      spec?: { targetRefs?: TargetRef[]; targetRef?: TargetRef };
+    }) => {
+      const ns = r.metadata.namespace ?? 'default';
+      const refs = r.spec?.targetRefs ?? (r.spec?.targetRef ? [r.spec.targetRef] : []);
+      return refs.some((ref) => {
+        const group = ref.group ?? '';
+        if (group === 'gateway.networking.k8s.io' && ref.kind === 'Gateway')
+          return ns === namespace && ref.name === name;
+        if (group === 'gateway.networking.k8s.io' && ref.kind === 'GatewayClass')
+          return ns === this.options.rootNamespace && ref.name === WAYPOINT_CLASS;
+        if ((group === '' || group === 'core') && ref.kind === 'Service') return bound.has(`Service/${ns}/${ref.name}`);
+        if (group === 'networking.istio.io' && ref.kind === 'ServiceEntry')
+          return bound.has(`ServiceEntry/${ns}/${ref.name}`);
+        return false;
+      });
+    };
+    const authz = this.authorizer;
+    return {
+      waypoint: wp,
+      services,
+      authorizationPolicies: authz.authorizationPolicies.filter(attached),
+      requestAuthentications: authz.requestAuthentications.filter(attached),
+    };
   }
 
   /** The routing resources (VirtualService, DestinationRule, HTTPRoute, GRPCRoute, TCPRoute). */
