@@ -58,6 +58,7 @@ export {
   type WaypointRef,
   type WorkloadInfo,
 } from './ambient/index.js';
+export { followStore, type FollowOptions, type IndexFollower } from './ambient/follow.js';
 export * as labels from './ambient/labels.js';
 export {
   analysisCodes,

@@ -1,6 +1,6 @@
 import { Address } from '@mesh/api/istio.workload';
 import { describe, expect, it } from 'vitest';
-import { AmbientIndex, MemoryStore, type ConfigObject } from '../index.js';
+import { AmbientIndex, followStore, MemoryStore, type ConfigObject, type IndexChanges } from '../index.js';
 
 const ns = (name: string, labels: Record<string, string> = {}) => ({
   apiVersion: 'v1',
@@ -319,5 +319,23 @@ describe('incremental changes', () => {
     const fresh = AmbientIndex.from(store.list() as ConfigObject[]);
     const summary = (i: AmbientIndex) => i.addresses().map((r) => [r.name, r.version]);
     expect(summary(index)).toEqual(summary(fresh));
+  });
+});
+
+describe('followStore', () => {
+  it('builds the index from the store and reports each batch until stopped', () => {
+    const store = new MemoryStore({
+      initial: [ns('shop', { 'istio.io/dataplane-mode': 'ambient' }), pod('a', '10.0.0.1')],
+    });
+    const seen: IndexChanges[] = [];
+    const controller = new AbortController();
+    const follower = followStore(store, { onChange: (c) => seen.push(c), signal: controller.signal });
+    expect(follower.index.workloads().map((w) => w.name)).toEqual(['a']);
+    store.apply([pod('b', '10.0.0.2')]);
+    expect(seen.map((c) => c.addresses.updated)).toEqual([['Kubernetes//Pod/shop/b']]);
+    controller.abort();
+    store.apply([pod('c', '10.0.0.3')]);
+    expect(seen).toHaveLength(1);
+    expect(follower.index.workload('Kubernetes//Pod/shop/c')).toBeUndefined();
   });
 });
