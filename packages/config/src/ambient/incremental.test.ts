@@ -13,7 +13,7 @@ function randomObject(rng: { next(): number }): unknown {
   const ns = pick(NS);
   const app = pick(APPS);
   const n = Math.floor(rng.next() * 4);
-  switch (Math.floor(rng.next() * 9)) {
+  switch (Math.floor(rng.next() * 10)) {
     case 0:
       return {
         apiVersion: 'v1',
@@ -103,6 +103,12 @@ function randomObject(rng: { next(): number }): unknown {
           ports: { http: 9000 },
         },
       };
+    case 9:
+      return {
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: { name: `node-${n % 2}`, labels: { 'topology.kubernetes.io/region': 'r1', 'topology.kubernetes.io/zone': pick(['a', 'b']) } },
+      };
     default:
       return {
         apiVersion: 'networking.istio.io/v1',
@@ -127,7 +133,7 @@ const snapshot = (i: AmbientIndex) => ({
 
 describe('incremental index', () => {
   it('equals a from-scratch build after every step of a random sequence, and reports exactly the differences', () => {
-    for (const seed of [1, 2, 3]) {
+    for (const seed of [1, 2, 3, 4]) {
       const rng = seededRng(seed);
       const store = new MemoryStore();
       const index = new AmbientIndex();
