@@ -3,7 +3,8 @@
 // into YAML files (50 namespaces). Each run is a fresh child process, so cold load and RSS are not flattered by an
 // earlier run. Reported per run: parse + validate the files (the same-run reference: what any loader must do),
 // building the index from the parsed objects, the sum (cold load), one-pod-change recompute p50/p99 over many
-// changes (alternating a version-label change and an IP change of a random pod; each must report exactly that one Address), and RSS after load. Medians of the runs.
+// changes (alternating a version-label change and an IP change of a random pod; each must report exactly that one Address),
+// one-policy-change recompute (rebuilds the Authorization resources), and RSS after load. Medians of the runs.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -29,6 +30,8 @@ interface Trial {
   indexMs: number;
   changeP50Ms: number;
   changeP99Ms: number;
+  policyP50Ms: number;
+  policyP99Ms: number;
   rssMiB: number;
   addresses: number;
   authorizations: number;
@@ -107,7 +110,27 @@ function trial(dir: string, changes: number): Trial {
     if (out.addresses.updated.length !== 1)
       throw new Error(`a pod change reported ${out.addresses.updated.length} addresses`);
   }
+  // One AuthorizationPolicy edit: rebuilds the Authorization resources and recomputes its namespace's workloads.
+  const policies = loaded.objects.filter((o) => o.kind === 'AuthorizationPolicy');
+  const policySamples: number[] = [];
+  for (let i = 0; i < 100; i++) {
+    const previous = policies[i % policies.length]!;
+    const r = previous.resource as { spec: { rules: { to: unknown[] }[] } };
+    const resource = {
+      ...r,
+      spec: { ...r.spec, rules: [{ ...r.spec.rules[0]!, to: [{ operation: { ports: [String(10_000 + i)] } }] }] },
+    };
+    const object = { ...previous, resource } as ConfigObject;
+    policies[i % policies.length] = object;
+    const s = performance.now();
+    const out = index.apply([{ type: 'updated', object, previous }]);
+    policySamples.push(performance.now() - s);
+    if (out.authorizations.updated.length !== 1)
+      throw new Error(`policy change ${i} updated ${out.authorizations.updated.length} Authorizations`);
+  }
   return {
+    policyP50Ms: percentile(policySamples, 50),
+    policyP99Ms: percentile(policySamples, 99),
     parseMs: t1 - t0,
     indexMs: t2 - t1,
     changeP50Ms: percentile(samples, 50),
@@ -185,6 +208,26 @@ if (process.argv.includes('--child')) {
           round(Math.min(...trials.map((t) => t.changeP99Ms)), 3),
           round(Math.max(...trials.map((t) => t.changeP99Ms)), 3),
           '< 5',
+        ],
+        [
+          'one-policy change p50, ms (100 changes)',
+          round(
+            m((t) => t.policyP50Ms),
+            2,
+          ),
+          round(Math.min(...trials.map((t) => t.policyP50Ms)), 2),
+          round(Math.max(...trials.map((t) => t.policyP50Ms)), 2),
+          null,
+        ],
+        [
+          'one-policy change p99, ms (100 changes)',
+          round(
+            m((t) => t.policyP99Ms),
+            2,
+          ),
+          round(Math.min(...trials.map((t) => t.policyP99Ms)), 2),
+          round(Math.max(...trials.map((t) => t.policyP99Ms)), 2),
+          null,
         ],
         [
           'RSS after load, MiB',
