@@ -65,3 +65,35 @@ spec: {gatewayClassName: istio-waypoint, listeners: [{name: mesh, port: 15008, p
     ]);
   });
 });
+
+describe('analysis of file-mode pitfalls', () => {
+  it('flags objects in a namespace the config does not define, and hints the target port at ztunnel', () => {
+    const sim = createSimulator({
+      text: `
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: ghost}
+spec: {selector: {app: web}, clusterIP: 10.96.0.1, ports: [{port: 80, targetPort: 8080}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-1, namespace: ghost, labels: {app: web, istio.io/dataplane-mode: ambient}}
+spec: {}
+status: {podIP: 10.0.0.1}
+`,
+    });
+    expect(sim.analyze().map(formatMessage)).toEqual([
+      'Warning [MESH-W0010] (Namespace ghost) 2 object(s) are in namespace ghost, which is not defined: its enrollment and waypoint labels are unknown',
+    ]);
+    const why = sim.explain({
+      id: 'x',
+      kind: 'authz',
+      at: 'ztunnel',
+      source: { principal: null, ip: '10.0.0.9' },
+      destination: { ip: '10.0.0.1', port: 80 },
+    });
+    expect(why.hints).toEqual([
+      "port 80 is a service port of this workload's services; ztunnel sees the target port (8080), which is what policy ports compare",
+    ]);
+  });
+});

@@ -123,6 +123,13 @@ export const analysisCodes = {
       'A policy `targetRef` cannot bind at a waypoint (for example a GatewayClass other than `istio-waypoint`, or one outside the root namespace).',
     fix: 'Target a Service, ServiceEntry or waypoint Gateway in the policy namespace, or GatewayClass `istio-waypoint` from the root namespace.',
   },
+  'MESH-W0010': {
+    name: 'NamespaceNotDefined',
+    level: 'Warning',
+    description:
+      'Objects live in a namespace the configuration does not define. Enrollment (`istio.io/dataplane-mode`) and waypoint (`istio.io/use-waypoint`) labels are read from the Namespace object, so its pods are treated as outside the mesh and its services use no namespace waypoint.',
+    fix: 'Add the Namespace object with its labels (in a cluster it exists; in a config directory it must be written down).',
+  },
   'MESH-I0001': {
     name: 'WaypointUnused',
     level: 'Info',
@@ -490,6 +497,24 @@ export function analyze(index: AmbientIndex, issues: readonly ConfigIssue[] = []
           `${s.kind} ${s.namespace}/${s.name}`,
           `no address left to allocate for ${s.hostname}`,
           origin(s.source),
+        ),
+      );
+
+  // Namespaces that hold objects but are not defined (their labels are unknown).
+  const used = new Map<string, number>();
+  for (const o of index.objects())
+    if (
+      o.namespace &&
+      (o.kind === 'Pod' || o.kind === 'Service' || o.kind === 'ServiceEntry' || o.kind === 'WorkloadEntry')
+    )
+      used.set(o.namespace, (used.get(o.namespace) ?? 0) + 1);
+  for (const [ns, count] of used)
+    if (!index.namespaceExists(ns))
+      out.push(
+        msg(
+          'MESH-W0010',
+          `Namespace ${ns}`,
+          `${count} object(s) are in namespace ${ns}, which is not defined: its enrollment and waypoint labels are unknown`,
         ),
       );
 

@@ -176,6 +176,12 @@ export class Simulator {
             );
         }
       }
+      const targets = new Set([...w.services.values()].flatMap((m) => [...m.values()]));
+      const servicePorts = new Set([...w.services.values()].flatMap((m) => [...m.keys()]));
+      if (targets.size > 0 && !targets.has(dest.port!) && servicePorts.has(dest.port!))
+        hints.push(
+          `port ${dest.port} is a service port of this workload's services; ztunnel sees the target port (${[...targets].sort((a, b) => a - b).join(', ')}), which is what policy ports compare`,
+        );
       if (w.waypoint) {
         const wp = this.index.waypoint(w.waypoint.namespace, w.waypoint.name);
         if (wp)

@@ -73,6 +73,16 @@ describe('file store', () => {
     expect(keys(store)).toEqual(['Namespace//a', 'Namespace//c']);
   });
 
+  it('debounces: writes in quick succession arrive as one batch', async () => {
+    store = await openFileStore({ paths: [dir], debounceMs: 1_000 });
+    const batches = store.watch();
+    // Two synchronous writes microseconds apart, well inside the 1 s quiet period.
+    writeFileSync(join(dir, 'a.yaml'), ns('a'));
+    writeFileSync(join(dir, 'b.yaml'), ns('b'));
+    const b = await next(batches, (b) => b.events.length > 0);
+    expect(b.events.map((e) => `${e.type} ${e.object.key}`)).toEqual(['added Namespace//a', 'added Namespace//b']);
+  });
+
   it('a broken file keeps its last good content and reports the error until fixed', async () => {
     writeFileSync(join(dir, 'a.yaml'), ns('a') + '---\n' + ns('a2'));
     store = await openFileStore({ paths: [dir], debounceMs: 20 });

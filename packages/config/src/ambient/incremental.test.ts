@@ -107,7 +107,10 @@ function randomObject(rng: { next(): number }): unknown {
       return {
         apiVersion: 'v1',
         kind: 'Node',
-        metadata: { name: `node-${n % 2}`, labels: { 'topology.kubernetes.io/region': 'r1', 'topology.kubernetes.io/zone': pick(['a', 'b']) } },
+        metadata: {
+          name: `node-${n % 2}`,
+          labels: { 'topology.kubernetes.io/region': 'r1', 'topology.kubernetes.io/zone': pick(['a', 'b']) },
+        },
       };
     default:
       return {
