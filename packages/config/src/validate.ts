@@ -31,6 +31,15 @@ export interface ValidationResult {
 
 const SECURITY_KINDS = new Set(['AuthorizationPolicy', 'PeerAuthentication', 'RequestAuthentication']);
 
+/** The versions @mesh/l7 reads, for the message when a document uses another. */
+const ENGINE_VERSIONS: Record<string, string[]> = {
+  VirtualService: ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'],
+  DestinationRule: ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'],
+  HTTPRoute: ['gateway.networking.k8s.io/v1', 'gateway.networking.k8s.io/v1beta1'],
+  GRPCRoute: ['gateway.networking.k8s.io/v1', 'gateway.networking.k8s.io/v1alpha2'],
+  TCPRoute: ['gateway.networking.k8s.io/v1alpha2'],
+};
+
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** `file#document Kind ns/name path: message`: how CLIs print an issue. */
@@ -95,13 +104,12 @@ export function validateObject(input: unknown, origin: Origin = {}, options: Val
   } else if (coreSchemas[kind] && coreSchemas[kind].apiVersions.includes(apiVersion)) {
     issues = validateCore(kind, doc).map(tag);
   } else {
-    const known =
-      coreSchemas[kind]?.apiVersions ?? (kind === 'HTTPRoute' || kind === 'VirtualService' ? ['see @mesh/l7'] : null);
+    const known = coreSchemas[kind]?.apiVersions ?? ENGINE_VERSIONS[kind] ?? null;
     const message =
       kind === 'Gateway' && apiVersion.startsWith('networking.istio.io/')
         ? 'Istio ingress/egress Gateways (networking.istio.io) are not part of the ambient index: ignored; waypoints are gateway.networking.k8s.io Gateways of class istio-waypoint'
         : known
-          ? `apiVersion ${apiVersion} is not one mesh reads for ${kind} (expected ${known.join(', ')}): ignored`
+          ? `${apiVersion} is not a version mesh reads for ${kind} (expected ${known.join(', ')}): ignored`
           : `${apiVersion} ${kind} is not a kind the ambient index reads: ignored`;
     return { issues: [tag({ severity: 'warning', path: known ? 'apiVersion' : 'kind', message })] };
   }
