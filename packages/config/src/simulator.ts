@@ -458,6 +458,18 @@ export function parseCheckRequest(input: unknown): CheckRequest {
     if (!cond) invalid(r, path, what);
   };
   need(typeof r.id === 'string' && r.id.length > 0, 'id', 'must be a non-empty string');
+  // Unknown keys are errors: a misspelled "http" would otherwise silently turn a request into a TCP connection.
+  const only = (o: unknown, path: string, keys: readonly string[]) => {
+    if (!isObject(o)) return;
+    for (const k of Object.keys(o))
+      if (!keys.includes(k)) invalid(r, path ? `${path}.${k}` : k, `unknown field (expected ${keys.join(', ')})`);
+  };
+  only(r, '', ['id', 'kind', 'at', 'waypoint', 'service', 'source', 'destination', 'http']);
+  only(r.waypoint, 'waypoint', ['name', 'namespace']);
+  only(r.service, 'service', ['name', 'namespace', 'port']);
+  only(r.source, 'source', ['principal', 'ip', 'namespace', 'labels']);
+  only(r.destination, 'destination', ['ip', 'port']);
+  only(r.http, 'http', ['method', 'host', 'authority', 'path', 'headers', 'jwtClaims']);
   need(r.kind === 'authz' || r.kind === 'route', 'kind', 'must be "authz" or "route"');
   const ref = (v: unknown, path: string, port: 'required' | 'optional' | 'none') => {
     need(isObject(v), path, 'must be an object with name and namespace');
