@@ -140,3 +140,35 @@ describe('meshctl analyze', () => {
 function readText(path: string): string {
   return readFileSync(path, 'utf8');
 }
+
+describe('mesh options', () => {
+  it('--trust-domain changes the identities policies compare, --service-cidr the allocated VIPs', async () => {
+    const config = file(
+      'td.yaml',
+      `apiVersion: v1
+kind: Namespace
+metadata: {name: a, labels: {istio.io/dataplane-mode: ambient}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: p, namespace: a, labels: {app: p}}
+status: {podIP: 10.0.0.1}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: p, namespace: a}
+spec: {selector: {matchLabels: {app: p}}, rules: [{from: [{source: {principals: [example.org/ns/a/sa/client]}}]}]}
+`,
+    );
+    const reqs = file(
+      'td.jsonl',
+      '{"id":"x","kind":"authz","at":"ztunnel","source":{"principal":"example.org/ns/a/sa/client","ip":"10.0.0.9"},"destination":{"ip":"10.0.0.1","port":80}}\n',
+    );
+    const io = bufferedIO();
+    expect(await runMeshctl(['check', '--config', config, '--requests', reqs, '--trust-domain', 'example.org'], io)).toBe(0);
+    expect(JSON.parse(io.out.join(''))).toMatchObject({ decision: 'allow', policy: 'a/p' });
+    const bad = bufferedIO();
+    expect(await runMeshctl(['check', '--config', config, '--requests', reqs, '--service-cidr', 'nope'], bad)).toBe(1);
+    expect(bad.err.join('')).toMatch(/^ERR_CONFIG_INVALID_OPTIONS: /);
+  });
+});
