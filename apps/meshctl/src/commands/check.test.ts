@@ -165,7 +165,9 @@ spec: {selector: {matchLabels: {app: p}}, rules: [{from: [{source: {principals: 
       '{"id":"x","kind":"authz","at":"ztunnel","source":{"principal":"example.org/ns/a/sa/client","ip":"10.0.0.9"},"destination":{"ip":"10.0.0.1","port":80}}\n',
     );
     const io = bufferedIO();
-    expect(await runMeshctl(['check', '--config', config, '--requests', reqs, '--trust-domain', 'example.org'], io)).toBe(0);
+    expect(
+      await runMeshctl(['check', '--config', config, '--requests', reqs, '--trust-domain', 'example.org'], io),
+    ).toBe(0);
     expect(JSON.parse(io.out.join(''))).toMatchObject({ decision: 'allow', policy: 'a/p' });
     const bad = bufferedIO();
     expect(await runMeshctl(['check', '--config', config, '--requests', reqs, '--service-cidr', 'nope'], bad)).toBe(1);
