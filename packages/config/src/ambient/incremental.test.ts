@@ -1,6 +1,7 @@
 // Incremental recomputation must give exactly what a from-scratch build gives: a seeded random sequence of adds,
 // updates and deletes across every kind the index reads, checked against a fresh index after every step, with the
-// reported changes checked against the difference of the two states.
+// reported changes checked against the difference of the two states (waypoint reports: a superset of the waypoints
+// whose served config changed).
 import { seededRng } from '@mesh/core';
 import { describe, expect, it } from 'vitest';
 import { AmbientIndex, MemoryStore, type ConfigEvent } from '../index.js';
@@ -13,7 +14,7 @@ function randomObject(rng: { next(): number }): unknown {
   const ns = pick(NS);
   const app = pick(APPS);
   const n = Math.floor(rng.next() * 4);
-  switch (Math.floor(rng.next() * 10)) {
+  switch (Math.floor(rng.next() * 13)) {
     case 0:
       return {
         apiVersion: 'v1',
@@ -103,6 +104,41 @@ function randomObject(rng: { next(): number }): unknown {
           ports: { http: 9000 },
         },
       };
+    case 10:
+      return {
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'VirtualService',
+        metadata: { name: `vs-${n % 2}`, namespace: ns },
+        spec: {
+          hosts: [app],
+          http: [{ route: [{ destination: { host: pick(APPS), ...(rng.next() < 0.5 ? { subset: 'v1' } : {}) } }] }],
+        },
+      };
+    case 11:
+      return {
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'DestinationRule',
+        metadata: { name: `dr-${app}`, namespace: ns },
+        spec: {
+          host: app,
+          subsets: [{ name: 'v1', labels: { version: 'v1' } }],
+          trafficPolicy: { loadBalancer: { simple: pick(['ROUND_ROBIN', 'RANDOM']) } },
+        },
+      };
+    case 12:
+      return {
+        apiVersion: 'security.istio.io/v1',
+        kind: 'AuthorizationPolicy',
+        metadata: { name: `l7-${n % 2}`, namespace: ns },
+        spec: {
+          targetRefs: [
+            rng.next() < 0.5
+              ? { kind: 'Service', group: '', name: app }
+              : { kind: 'Gateway', group: 'gateway.networking.k8s.io', name: pick(['wp', 'wl']) },
+          ],
+          rules: [{ to: [{ operation: { methods: [pick(['GET', 'POST'])] } }] }],
+        },
+      };
     case 9:
       return {
         apiVersion: 'v1',
@@ -134,6 +170,32 @@ const snapshot = (i: AmbientIndex) => ({
   authorizations: new Map(i.authorizations().map((r) => [r.name, r.version])),
 });
 
+/** What a waypoint is served, as text: bound services with their route tables, and the attached policies. */
+function waypointFingerprints(i: AmbientIndex): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const wp of i.waypoints()) {
+    const c = i.waypointConfig(wp.namespace, wp.name)!;
+    out.set(
+      wp.key,
+      JSON.stringify({
+        services: c.services.map((s) => [
+          s.service.resourceName,
+          s.service.vips,
+          s.service.ports,
+          s.routes.map((r) => [
+            r.port,
+            r.table.routes,
+            r.table.diagnostics,
+            r.table.route({ method: 'GET', path: '/' }, { rng: { next: () => 0.5 } }).backends,
+          ]),
+        ]),
+        policies: c.authorizationPolicies.map((p) => [p.metadata.name, p.spec]),
+      }),
+    );
+  }
+  return out;
+}
+
 describe('incremental index', () => {
   it('equals a from-scratch build after every step of a random sequence, and reports exactly the differences', () => {
     for (const seed of [1, 2, 3, 4]) {
@@ -142,6 +204,7 @@ describe('incremental index', () => {
       const index = new AmbientIndex();
       for (let step = 0; step < 150; step++) {
         const before = snapshot(index);
+        const fingerprintsBefore = waypointFingerprints(AmbientIndex.from(store.list()));
         let events: ConfigEvent[];
         const existing = store.list();
         if (existing.length > 0 && rng.next() < 0.2)
@@ -150,7 +213,16 @@ describe('incremental index', () => {
         const changes = index.apply(events);
         const after = snapshot(index);
         // Allocated VIPs depend on allocation history only through collisions, which this world does not have.
-        const fresh = snapshot(AmbientIndex.from(store.list()));
+        const freshIndex = AmbientIndex.from(store.list());
+        const fresh = snapshot(freshIndex);
+        // Waypoint reports are a superset of the waypoints whose served config changed.
+        const fingerprintsAfter = waypointFingerprints(freshIndex);
+        for (const [key, f] of fingerprintsAfter)
+          if (fingerprintsBefore.get(key) !== f)
+            expect(changes.waypoints.updated, `seed ${seed} step ${step}: waypoint ${key} changed`).toContain(key);
+        for (const key of fingerprintsBefore.keys())
+          if (!fingerprintsAfter.has(key))
+            expect(changes.waypoints.removed, `seed ${seed} step ${step}`).toContain(key);
         const where = `seed ${seed} step ${step}`;
         expect([...after.addresses], where).toEqual([...fresh.addresses].sort((x, y) => (x[0] < y[0] ? -1 : 1)));
         expect([...after.authorizations], where).toEqual(

@@ -339,3 +339,64 @@ describe('followStore', () => {
     expect(follower.index.workload('Kubernetes//Pod/shop/c')).toBeUndefined();
   });
 });
+
+describe('per-waypoint change reporting', () => {
+  const vs = (name: string, host: string, dest: string) => ({
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'VirtualService',
+    metadata: { name, namespace: 'shop' },
+    spec: { hosts: [host], http: [{ route: [{ destination: { host: dest } }] }] },
+  });
+  const base = () =>
+    world([
+      ns('shop'),
+      waypoint('wp-a'),
+      waypoint('wp-b'),
+      svc('a', { clusterIP: '10.96.0.1', ports: [{ port: 80 }] }, { 'istio.io/use-waypoint': 'wp-a' }),
+      svc('b', { clusterIP: '10.96.0.2', ports: [{ port: 80 }] }, { 'istio.io/use-waypoint': 'wp-b' }),
+      svc('c', { clusterIP: '10.96.0.3', ports: [{ port: 80 }] }),
+    ]);
+
+  it('a VirtualService reports the waypoint of its host only', () => {
+    const { store, index } = base();
+    expect(index.apply(store.apply([vs('a', 'a', 'c')]).events).waypoints).toEqual({
+      updated: ['shop/wp-a'],
+      removed: [],
+    });
+  });
+
+  it('a DestinationRule reports the waypoints that route to its host', () => {
+    const { store, index } = base();
+    index.apply(store.apply([vs('a', 'a', 'c')]).events);
+    const dr = {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'DestinationRule',
+      metadata: { name: 'c', namespace: 'shop' },
+      spec: { host: 'c' },
+    };
+    expect(index.apply(store.apply([dr]).events).waypoints.updated).toEqual(['shop/wp-a']);
+  });
+
+  it('a targetRefs policy reports its waypoint; a selector policy none; a wildcard host all', () => {
+    const { store, index } = base();
+    const policy = (name: string, spec: Record<string, unknown>) => ({
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name, namespace: 'shop' },
+      spec,
+    });
+    expect(
+      index.apply(
+        store.apply([policy('p', { targetRefs: [{ kind: 'Service', group: '', name: 'b' }], rules: [{}] })]).events,
+      ).waypoints.updated,
+    ).toEqual(['shop/wp-b']);
+    expect(
+      index.apply(store.apply([policy('q', { selector: { matchLabels: { app: 'x' } }, rules: [{}] })]).events).waypoints
+        .updated,
+    ).toEqual([]);
+    expect(index.apply(store.apply([vs('any', '*.example.com', 'c')]).events).waypoints.updated).toEqual([
+      'shop/wp-a',
+      'shop/wp-b',
+    ]);
+  });
+});

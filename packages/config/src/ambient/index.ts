@@ -17,6 +17,7 @@ import {
 import { toAuthorization } from '@mesh/authz/xds';
 import {
   compileRouteTable,
+  resolveHost,
   type DestinationRule,
   type GatewayHTTPRoute,
   type GRPCRoute,
@@ -305,6 +306,10 @@ export class AmbientIndex {
     let allUnits = false;
     let securityChanged = false;
     let l7Changed = false;
+    // The routing and security resources this batch touched (old and new versions), for per-waypoint reporting.
+    const touchedL7: L7Resource[] = [];
+    const touchedSecurity: SecurityResource[] = [];
+    const waypointsBefore = new Set(this.#waypointKeys());
     const waypointsTouched = new Set<string>();
     const securityNamespaces = new Set<string>();
 
@@ -365,11 +370,13 @@ export class AmbientIndex {
           case 'PeerAuthentication':
           case 'RequestAuthentication':
             setOrDelete(this.#security, o.key, remove ? undefined : r);
+            touchedSecurity.push(r);
             securityChanged = true;
             securityNamespaces.add(o.namespace);
             break;
           default:
             setOrDelete(this.#l7, o.key, remove ? undefined : (r as L7Resource));
+            touchedL7.push(r as L7Resource);
             l7Changed = true;
             this.#routeTables.clear();
         }
@@ -389,7 +396,6 @@ export class AmbientIndex {
     for (const ns of dirtyNamespaces) for (const k of this.#unitsByNamespace.get(ns) ?? []) dirty.add(k);
 
     const addressChanges = { updated: new Set<string>(), removed: new Set<string>() };
-    const waypointsBefore = new Set(this.#waypointKeys());
     const bindings = new Set<string>();
     for (const unitKey of [...dirty].sort()) this.#recompute(unitKey, addressChanges, bindings);
     if (dirty.size > 0 || waypointsTouched.size > 0) this.#waypointCache = null;
@@ -397,9 +403,13 @@ export class AmbientIndex {
     const waypoints = { updated: [] as string[], removed: [] as string[] };
     const after = new Set(this.#waypointKeys());
     for (const k of waypointsBefore) if (!after.has(k)) waypoints.removed.push(k);
+    const { all, keys: configTouched } =
+      l7Changed || securityChanged
+        ? this.#waypointsAffected(touchedL7, touchedSecurity)
+        : { all: false, keys: new Set<string>() };
     const updated = new Set<string>();
     for (const k of after) {
-      if (l7Changed || securityChanged || !waypointsBefore.has(k) || waypointsTouched.has(k) || bindings.has(k))
+      if (all || configTouched.has(k) || !waypointsBefore.has(k) || waypointsTouched.has(k) || bindings.has(k))
         updated.add(k);
     }
     waypoints.updated.push(...[...updated].sort());
@@ -408,6 +418,98 @@ export class AmbientIndex {
       removed: [...addressChanges.removed].filter((n) => !this.#addresses.has(n)).sort(),
     };
     return { addresses, authorizations, waypoints };
+  }
+
+  /**
+   * The waypoints whose L7 config a set of changed routing/security resources can affect (a superset, never less):
+   * a VirtualService the waypoints of its hosts; an HTTPRoute/GRPCRoute/TCPRoute the waypoints of its parent
+   * Services; a DestinationRule the waypoints of its host and of every route that sends traffic to it; a targetRefs
+   * policy the waypoint, Service or ServiceEntry it targets. Wildcards and anything unusual: every waypoint.
+   */
+  #waypointsAffected(
+    l7: readonly L7Resource[],
+    security: readonly SecurityResource[],
+  ): { all: boolean; keys: Set<string> } {
+    const keys = new Set<string>();
+    const domain = this.options.domainSuffix;
+    let all = false;
+    const byHost = (host: string) => {
+      if (host.startsWith('*')) return void (all = true);
+      for (const s of this.servicesByHost(host)) if (s.waypoint) keys.add(`${s.waypoint.namespace}/${s.waypoint.name}`);
+    };
+    const byService = (ns: string, name: string) => {
+      const s = this.service(ns, name);
+      if (s?.waypoint) keys.add(`${s.waypoint.namespace}/${s.waypoint.name}`);
+    };
+    /** The hosts a route resource serves (its waypoints' keys come from these) and the hosts it sends traffic to. */
+    const routeHosts = (r: L7Resource): { serves: string[]; sendsTo: string[]; other: boolean } => {
+      const ns = (r.metadata as { namespace?: string } | undefined)?.namespace ?? 'default';
+      const sendsTo: string[] = [];
+      const collect = (node: unknown, inBackend: boolean): void => {
+        if (Array.isArray(node)) return node.forEach((n) => collect(n, inBackend));
+        if (!node || typeof node !== 'object') return;
+        const o = node as Record<string, unknown>;
+        if (typeof o.host === 'string') sendsTo.push(resolveHost(o.host, ns, domain));
+        if (inBackend && typeof o.name === 'string' && (o.kind === undefined || o.kind === 'Service'))
+          sendsTo.push(`${o.name}.${typeof o.namespace === 'string' ? o.namespace : ns}.svc.${domain}`);
+        for (const [k, v] of Object.entries(o))
+          collect(v, k === 'backendRefs' || k === 'backendRef' || (inBackend && Array.isArray(v)));
+      };
+      const spec = (r as { spec?: Record<string, unknown> }).spec ?? {};
+      if (r.kind === 'VirtualService') {
+        collect(spec, false);
+        const hosts = ((spec.hosts as string[] | undefined) ?? []).map((h) => resolveHost(h, ns, domain));
+        return { serves: hosts, sendsTo, other: false };
+      }
+      if (r.kind === 'DestinationRule') return { serves: [], sendsTo: [], other: false };
+      collect(spec.rules, false);
+      const parents =
+        (spec.parentRefs as { group?: string; kind?: string; name: string; namespace?: string }[] | undefined) ?? [];
+      const serves: string[] = [];
+      let other = false;
+      for (const p of parents) {
+        if ((p.group ?? '') === '' && p.kind === 'Service') {
+          const s = this.service(p.namespace ?? ns, p.name);
+          if (s) serves.push(s.hostname);
+        } else other = true;
+      }
+      return { serves, sendsTo, other };
+    };
+    for (const r of l7) {
+      const ns = (r.metadata as { namespace?: string } | undefined)?.namespace ?? 'default';
+      if (r.kind === 'DestinationRule') {
+        const host = resolveHost((r as DestinationRule).spec?.host ?? '*', ns, domain);
+        if (host.startsWith('*')) {
+          all = true;
+          continue;
+        }
+        byHost(host);
+        for (const other of this.#l7.values()) {
+          const h = routeHosts(other);
+          if (!h.sendsTo.includes(host)) continue;
+          if (h.other) all = true;
+          h.serves.forEach(byHost);
+        }
+      } else {
+        const h = routeHosts(r);
+        if (h.other) all = true;
+        h.serves.forEach(byHost);
+      }
+      if (all) break;
+    }
+    for (const r of security) {
+      if (r.kind === 'PeerAuthentication') continue;
+      const ns = (r.metadata as { namespace?: string } | undefined)?.namespace ?? 'default';
+      const spec = (r as { spec?: { targetRefs?: TargetRef[]; targetRef?: TargetRef } }).spec;
+      for (const ref of spec?.targetRefs ?? (spec?.targetRef ? [spec.targetRef] : [])) {
+        const group = ref.group ?? '';
+        if (group === 'gateway.networking.k8s.io' && ref.kind === 'Gateway') keys.add(`${ns}/${ref.name}`);
+        else if ((group === '' || group === 'core') && ref.kind === 'Service') byService(ns, ref.name);
+        else if (group === 'networking.istio.io' && ref.kind === 'ServiceEntry') byService(ns, ref.name);
+        else all = true;
+      }
+    }
+    return { all, keys };
   }
 
   #track(o: ConfigObject, remove: boolean): void {
@@ -515,12 +617,9 @@ export class AmbientIndex {
       for (const w of old.workloads) this.#unindexWorkload(w);
       for (const s of old.services) this.#unindexService(s);
       for (const d of old.waypointDeps) this.#waypointDeps.get(d)?.delete(unitKey);
-      for (const s of old.services) if (s.waypoint) bindings.add(`${s.waypoint.namespace}/${s.waypoint.name}`);
-      for (const w of old.workloads) if (w.waypoint) bindings.add(`${w.waypoint.namespace}/${w.waypoint.name}`);
     }
     const names = new Set<string>();
     for (const p of produced) {
-      const info = p.workload ?? p.service!;
       const resource = p.workload ? this.#workloadResource(p.workload) : this.#serviceResource(p.service!);
       if (names.has(resource.name)) continue;
       names.add(resource.name);
@@ -532,13 +631,29 @@ export class AmbientIndex {
         unit.services.push(p.service!);
         this.#indexService(p.service!);
       }
-      const wp = info.waypoint;
-      if (wp) bindings.add(`${wp.namespace}/${wp.name}`);
       let owners = this.#owners.get(resource.name);
       if (!owners) this.#owners.set(resource.name, (owners = new Map()));
       owners.set(unitKey, { resource, ...(p.workload ? { workload: p.workload } : { service: p.service! }) });
     }
     for (const name of old?.names ?? []) if (!names.has(name)) this.#owners.get(name)?.delete(unitKey);
+    // Waypoints whose bound set changed: a service or workload (un)bound, moved, or a bound service changed (ports,
+    // addresses). A recompute that changes nothing reports nothing.
+    const bound = (u: Unit | undefined) => {
+      const m = new Map<string, string>();
+      for (const sv of u?.services ?? [])
+        if (sv.waypoint)
+          m.set(
+            `s:${sv.resourceName}`,
+            `${sv.waypoint.namespace}/${sv.waypoint.name}|${JSON.stringify(sv.ports)}|${sv.vips.join(',')}`,
+          );
+      for (const w of u?.workloads ?? [])
+        if (w.waypoint) m.set(`w:${w.uid}`, `${w.waypoint.namespace}/${w.waypoint.name}`);
+      return m;
+    };
+    const before = bound(old);
+    const after = bound(unit);
+    for (const [k, v] of before) if (after.get(k) !== v) bindings.add(v.split('|', 1)[0]!);
+    for (const [k, v] of after) if (before.get(k) !== v) bindings.add(v.split('|', 1)[0]!);
     for (const name of new Set([...names, ...(old?.names ?? [])])) this.#settle(name, changes);
     for (const d of unit.waypointDeps) {
       let set = this.#waypointDeps.get(d);
@@ -1315,7 +1430,7 @@ export class AmbientIndex {
       metadata: { namespace?: string };
       spec?: { targetRefs?: TargetRef[]; targetRef?: TargetRef };
     }) => {
-      const ns = r.metadata.namespace ?? 'default';
+      const ns = (r.metadata as { namespace?: string } | undefined)?.namespace ?? 'default';
       const refs = r.spec?.targetRefs ?? (r.spec?.targetRef ? [r.spec.targetRef] : []);
       return refs.some((ref) => {
         const group = ref.group ?? '';
