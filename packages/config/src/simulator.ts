@@ -150,7 +150,7 @@ export class Simulator {
           id: req.id,
           decision: 'allow',
           policy: null,
-          reason: `destination ${w.kind} ${w.namespace}/${w.name} is not in the ambient mesh (${w.captureReason}): ztunnel does not enforce policy for it`,
+          reason: `destination ${w.kind} ${w.namespace}/${w.name} is not in the ambient mesh, so ztunnel does not enforce policy for it: ${w.captureReason}`,
         };
         return this.#done(result, { resolved: { workload: w.uid }, messages: this.#relevant(resources) });
       }

@@ -769,9 +769,9 @@ export class AmbientIndex {
       pod.metadata.annotations?.[SIDECAR_STATUS] !== undefined ||
       labels[SIDECAR_INJECT] === 'true' ||
       ((nsLabels[INJECTION] === 'enabled' || nsLabels[REVISION] !== undefined) && labels[SIDECAR_INJECT] !== 'false');
-    if (podMode === 'none') return { captured: false, reason: `the pod opts out (${DATAPLANE_MODE}=none)` };
+    if (podMode === 'none') return { captured: false, reason: `the pod opts out with ${DATAPLANE_MODE}=none` };
     if (injected && podMode !== 'ambient')
-      return { captured: false, reason: 'the pod gets a sidecar (sidecar injection takes precedence over ambient)' };
+      return { captured: false, reason: 'the pod gets a sidecar, and sidecar injection takes precedence over ambient' };
     if (podMode === 'ambient') return { captured: true, reason: `the pod has ${DATAPLANE_MODE}=ambient` };
     if (nsLabels[DATAPLANE_MODE] === 'ambient')
       return { captured: true, reason: `namespace ${ns} has ${DATAPLANE_MODE}=ambient` };
