@@ -253,6 +253,8 @@ export class AmbientIndex {
   readonly #workloadsByIp = new Map<string, WorkloadInfo[]>();
   readonly #servicesByName = new Map<string, ServiceInfo>();
   readonly #servicesByHost = new Map<string, ServiceInfo[]>();
+  /** Facts for the wire form that are not part of the public info objects (node, canonical names, …). */
+  readonly #extra = new WeakMap<object, Record<string, unknown>>();
   readonly #serviceAllocator: IpAllocator;
   readonly #seAllocator: IpAllocator;
   #authorizer: Authorizer | null = null;
@@ -884,6 +886,13 @@ export class AmbientIndex {
 
   // ------------------------------------------------------------------------------------------ workloads
 
+  /** Moves `extra` off a built info object into the side table. */
+  #detach<T extends object>(info: T & { extra: Record<string, unknown> }): T {
+    const { extra, ...rest } = info;
+    this.#extra.set(rest, extra);
+    return rest as unknown as T;
+  }
+
   #identity(ns: string, sa: string): string {
     return `spiffe://${this.options.trustDomain}/ns/${ns}/sa/${sa}`;
   }
@@ -957,7 +966,7 @@ export class AmbientIndex {
         locality: locality(nodeLabels),
       },
     };
-    return [info];
+    return [this.#detach(info)];
   }
 
   /** Services and ServiceEntries of `ns` selecting `labels`, with each port's target port. */
@@ -1042,11 +1051,11 @@ export class AmbientIndex {
         capacity: spec.weight && spec.weight > 0 ? spec.weight : undefined,
       },
     };
-    return info;
+    return this.#detach(info);
   }
 
   #workloadResource(w: WorkloadInfo): AddressResource {
-    const extra = (w as WorkloadInfo & { extra: Record<string, unknown> }).extra;
+    const extra = this.#extra.get(w) ?? {};
     const network = (extra.network as string | undefined) ?? this.options.network;
     const services: Record<string, { ports: { servicePort: number; targetPort: number }[] }> = {};
     for (const key of [...w.services.keys()].sort()) {
@@ -1149,7 +1158,7 @@ export class AmbientIndex {
           this.#namespaces.get(ns)?.metadata.annotations?.[TRAFFIC_DISTRIBUTION] === 'PreferClose',
       },
     };
-    return [info];
+    return [this.#detach(info)];
   }
 
   #serviceEntry(se: ServiceEntry, unit: Unit): { services: ServiceInfo[]; workloads: WorkloadInfo[] } {
@@ -1196,7 +1205,7 @@ export class AmbientIndex {
         ingressUseWaypoint: (labels[INGRESS_USE_WAYPOINT] ?? this.#nsLabels(ns)[INGRESS_USE_WAYPOINT]) === 'true',
         extra: { canonical: false, subjectAltNames: spec.subjectAltNames ?? [] },
       };
-      services.push(info);
+      services.push(this.#detach(info));
     }
     const workloads: WorkloadInfo[] = [];
     // A DNS ServiceEntry without endpoints or selector has one implicit endpoint per host: the host itself.
@@ -1232,7 +1241,7 @@ export class AmbientIndex {
   }
 
   #serviceResource(s: ServiceInfo): AddressResource {
-    const extra = (s as ServiceInfo & { extra: Record<string, unknown> }).extra;
+    const extra = this.#extra.get(s) ?? {};
     const addresses = s.vips.map((v) => {
       const c = parseCidr(v)!;
       return c.length === c.address.length * 8 || !v.includes('/')
