@@ -130,6 +130,13 @@ export const analysisCodes = {
       'Objects live in a namespace the configuration does not define. Enrollment (`istio.io/dataplane-mode`) and waypoint (`istio.io/use-waypoint`) labels are read from the Namespace object, so its pods are treated as outside the mesh and its services use no namespace waypoint.',
     fix: 'Add the Namespace object with its labels (in a cluster it exists; in a config directory it must be written down).',
   },
+  'MESH-W0011': {
+    name: 'WaypointNotOnPath',
+    level: 'Warning',
+    description:
+      'A simulated request (`meshctl check`) names a waypoint the service does not use, so real traffic to the service does not pass through it; the result says what that waypoint would do, not what happens.',
+    fix: "Leave `waypoint` out of route requests to use the service's own waypoint, or bind the service to the waypoint with `istio.io/use-waypoint`.",
+  },
   'MESH-I0001': {
     name: 'WaypointUnused',
     level: 'Info',

@@ -419,9 +419,9 @@ function orderRouteResult(r: RouteCheckResult): RouteCheckResult {
 
 function notThrough(svc: ServiceInfo, wp: WaypointInfo): AnalysisMessage {
   return {
-    code: 'MESH-W0005',
+    code: 'MESH-W0011',
     level: 'Warning',
-    name: 'RoutesWithoutWaypoint',
+    name: 'WaypointNotOnPath',
     resource: `${svc.kind} ${svc.namespace}/${svc.name}`,
     message: svc.waypoint
       ? `${svc.kind} ${svc.namespace}/${svc.name} uses waypoint ${svc.waypoint.namespace}/${svc.waypoint.name}, not ${wp.key}: real traffic does not pass through ${wp.key}`
