@@ -1,6 +1,6 @@
 import { MeshError } from '@mesh/core';
 import { describe, expect, it } from 'vitest';
-import { parseCheckRequest } from './index.js';
+import { createSimulator, parseCheckRequest } from './index.js';
 
 const fails = (request: unknown, message: string) => {
   let error: unknown;
@@ -58,5 +58,37 @@ describe('request validation', () => {
       'request z: http: ztunnel sees connections, not HTTP requests: drop "http" or ask at the waypoint',
     );
     fails([], 'a request must be a JSON object');
+  });
+});
+
+describe('explanations', () => {
+  it('flag a request through a waypoint the service does not use', () => {
+    const sim = createSimulator({
+      text: `
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: wp, namespace: shop}
+spec: {gatewayClassName: istio-waypoint, listeners: [{name: mesh, port: 15008, protocol: HBONE}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec: {clusterIP: 10.96.0.1, ports: [{port: 80}]}
+`,
+    });
+    const e = sim.explain({
+      id: 'r',
+      kind: 'route',
+      waypoint: { name: 'wp', namespace: 'shop' },
+      service: { name: 'web', namespace: 'shop', port: 80 },
+      http: { method: 'GET', path: '/' },
+    });
+    expect(e.result).toMatchObject({ status: 200, upstreamCalled: true });
+    expect(e.messages.map((m) => m.code)).toEqual(['MESH-W0011', 'MESH-I0001']);
+    expect(e.text).toContain('real traffic does not pass through shop/wp');
   });
 });

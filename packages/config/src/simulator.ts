@@ -293,6 +293,8 @@ export class Simulator {
           .split('\n')
           .map((l) => `  ${l}`),
       );
+    const rank = { Error: 0, Warning: 1, Info: 2 } as const;
+    parts.messages.sort((a, b) => rank[a.level] - rank[b.level] || (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
     for (const h of parts.hints ?? []) lines.push(`  hint: ${h}`);
     for (const m of parts.messages) lines.push(`  ${formatMessage(m)}`);
     return { result, ...parts, text: lines.join('\n') };
