@@ -5,8 +5,10 @@ import { MeshError } from '@mesh/core';
 import manifest from '../package.json' with { type: 'json' };
 import { registerCa } from './commands/ca.js';
 import { registerSpiffe } from './commands/spiffe.js';
+import { registerAnalyze } from './commands/analyze.js';
+import { registerCheck } from './commands/check.js';
 import { registerVersion } from './commands/version.js';
-import type { CommandIO } from './io.js';
+import { ExitCode, type CommandIO } from './io.js';
 
 export function createProgram(io: CommandIO): Command {
   const program = new Command('meshctl')
@@ -18,6 +20,8 @@ export function createProgram(io: CommandIO): Command {
   registerVersion(program, io, manifest.version);
   registerSpiffe(program, io);
   registerCa(program, io);
+  registerCheck(program, io);
+  registerAnalyze(program, io);
   for (const command of program.commands)
     command.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
   return program;
@@ -30,6 +34,7 @@ export async function runMeshctl(args: readonly string[], io: CommandIO): Promis
     await program.parseAsync([...args], { from: 'user' });
     return 0;
   } catch (error) {
+    if (error instanceof ExitCode) return error.code;
     if (error instanceof CommanderError) {
       if (
         error.code === 'commander.helpDisplayed' ||
