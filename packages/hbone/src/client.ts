@@ -11,7 +11,7 @@ import { connect as http2Connect, constants, type ClientHttp2Session, type Clien
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { abortError, anySignal, systemClock, throwIfAborted, type Clock, type Rng } from '@mesh/core';
+import { abortError, systemClock, throwIfAborted, type Clock, type Rng } from '@mesh/core';
 import { authorizeIds, SpiffeId, type PeerVerifier, type X509BundleSource, type X509Svid } from '@mesh/spiffe';
 import {
   ConnectionRecord,
@@ -396,8 +396,14 @@ class ClientConnection {
       };
       const onClose = () => {
         const code = stream.rstCode;
+        const sessionGone = this.session.destroyed || this.session.closed;
+        const pending = record.pendingError as (Error & { code?: string }) | undefined;
         const error =
-          record.pendingError ??
+          (sessionGone && !this.#gotSettings && (!pending || pending.code === 'ERR_HBONE_CONNECTION_LOST')
+            ? notAccepted(pending)
+            : undefined) ??
+          pending ??
+          (sessionGone ? connectionLost('the HBONE connection closed before the CONNECT was answered') : undefined) ??
           (code === NGHTTP2_REFUSED_STREAM
             ? new HboneError('ERR_HBONE_RESET', 'the server refused the stream (REFUSED_STREAM): it is shutting down', {
                 details: { code, by: 'peer', retryable: true },
@@ -447,7 +453,7 @@ const verifiedIdentity = new WeakMap<TLSSocket, string>();
 function notAccepted(cause?: Error): HboneError {
   return new HboneError(
     'ERR_HBONE_HANDSHAKE_FAILED',
-    `the server closed the connection before HTTP/2 started (it rejected our certificate, or is not an HBONE server)${cause ? `: ${cause.message}` : ''}`,
+    `the server closed the connection before HTTP/2 started (it rejected our certificate, or is not an HBONE server)${cause && !(cause instanceof HboneError) ? `: ${cause.message}` : ''}`,
     { details: { phase: 'http2' }, ...(cause ? { cause } : {}) },
   );
 }
@@ -646,9 +652,12 @@ export class HbonePool implements AsyncDisposable {
     if (this.#state !== 'open') throw new HboneError('ERR_HBONE_POOL_CLOSED', 'the HBONE pool is closed');
     throwIfAborted(options?.signal);
     const p = plan(options, this.#cfg.options.rng);
-    const timeoutMs = checkDuration('timeoutMs', options.timeoutMs ?? this.#cfg.dialTimeoutMs);
-    const timeout = AbortSignal.timeout(timeoutMs);
-    const signal = anySignal(options.signal, timeout, this.#closed.signal);
+    using scope = new DialScope(
+      checkDuration('timeoutMs', options.timeoutMs ?? this.#cfg.dialTimeoutMs),
+      options.signal,
+      this.#closed.signal,
+    );
+    const signal = scope.signal;
     for (let attempt = 0; ; attempt++) {
       const record = new TunnelRecord({
         direction: 'outbound',
@@ -661,28 +670,17 @@ export class HbonePool implements AsyncDisposable {
       try {
         connection = await this.#acquire(p, signal);
       } catch (error) {
-        const failure = this.#dialError(error, signal, timeout, timeoutMs);
-        record.finish('error', failure);
-        throw failure;
+        record.finish('error', error as Error);
+        throw error;
       }
       try {
         return await connection.request(record, p, signal);
       } catch (error) {
         // REFUSED_STREAM: the server was draining and never processed the stream; one retry on a fresh connection.
         if ((error as HboneError).details?.retryable === true && attempt === 0 && !signal.aborted) continue;
-        throw this.#dialError(error, signal, timeout, timeoutMs);
+        throw error;
       }
     }
-  }
-
-  #dialError(error: unknown, signal: AbortSignal, timeout: AbortSignal, timeoutMs: number): Error {
-    if (this.#closed.signal.aborted && signal.aborted && !timeout.aborted)
-      return new HboneError('ERR_HBONE_POOL_CLOSED', 'the HBONE pool closed during the dial');
-    if (timeout.aborted && (error as { code?: string })?.code === 'ERR_CORE_ABORTED')
-      return new HboneError('ERR_HBONE_TIMEOUT', `the dial did not finish within ${timeoutMs} ms`, {
-        details: { phase: 'dial' },
-      });
-    return error as Error;
   }
 
   async #acquire(p: Plan, signal: AbortSignal): Promise<ClientConnection> {
@@ -794,9 +792,8 @@ export async function dial(options: OneShotDialOptions): Promise<HboneTunnel> {
   throwIfAborted(options?.signal);
   const cfg = resolveClient(options);
   const p = plan(options, options.rng);
-  const timeoutMs = checkDuration('timeoutMs', options.timeoutMs ?? cfg.dialTimeoutMs);
-  const timeout = AbortSignal.timeout(timeoutMs);
-  const signal = anySignal(options.signal, timeout);
+  using scope = new DialScope(checkDuration('timeoutMs', options.timeoutMs ?? cfg.dialTimeoutMs), options.signal);
+  const signal = scope.signal;
   const record = new TunnelRecord({
     direction: 'outbound',
     state: 'pending',
@@ -808,14 +805,8 @@ export async function dial(options: OneShotDialOptions): Promise<HboneTunnel> {
   try {
     connection = await ClientConnection.open(cfg, p, 1, signal, options.transport);
   } catch (error) {
-    const failure =
-      timeout.aborted && (error as { code?: string })?.code === 'ERR_CORE_ABORTED'
-        ? new HboneError('ERR_HBONE_TIMEOUT', `the dial did not finish within ${timeoutMs} ms`, {
-            details: { phase: 'dial' },
-          })
-        : (error as Error);
-    record.finish('error', failure);
-    throw failure;
+    record.finish('error', error as Error);
+    throw error;
   }
   connection.reserve();
   connection.onIdle = () => connection.drain();
@@ -823,10 +814,50 @@ export async function dial(options: OneShotDialOptions): Promise<HboneTunnel> {
     return await connection.request(record, p, signal);
   } catch (error) {
     connection.drain();
-    if (timeout.aborted && (error as { code?: string })?.code === 'ERR_CORE_ABORTED')
-      throw new HboneError('ERR_HBONE_TIMEOUT', `the dial did not finish within ${timeoutMs} ms`, {
-        details: { phase: 'dial' },
-      });
     throw error;
+  }
+}
+
+/**
+ * The abort signal of one dial: the caller's signal, the dial deadline and the pool's closing, linked by listeners
+ * that are removed when the dial ends. (AbortSignal.any and AbortSignal.timeout would leave a weak reference on the
+ * pool's long-lived signal and a pending timer behind for every dial.)
+ */
+class DialScope implements Disposable {
+  readonly #controller = new AbortController();
+  readonly #links: Array<[AbortSignal, () => void]> = [];
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(timeoutMs: number, ...sources: Array<AbortSignal | undefined>) {
+    for (const source of sources) {
+      if (!source) continue;
+      if (source.aborted) {
+        this.#controller.abort(source.reason);
+        continue;
+      }
+      const onAbort = () => this.#controller.abort(source.reason);
+      source.addEventListener('abort', onAbort, { once: true });
+      this.#links.push([source, onAbort]);
+    }
+    this.#timer = setTimeout(
+      () =>
+        this.#controller.abort(
+          new HboneError('ERR_HBONE_TIMEOUT', `the dial did not finish within ${timeoutMs} ms`, {
+            details: { phase: 'dial', timeoutMs },
+          }),
+        ),
+      timeoutMs,
+    );
+    this.#timer.unref();
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  [Symbol.dispose](): void {
+    clearTimeout(this.#timer);
+    for (const [source, onAbort] of this.#links) source.removeEventListener('abort', onAbort);
+    this.#links.length = 0;
   }
 }

@@ -245,7 +245,6 @@ export class HboneServer implements AsyncDisposable {
   readonly #connections = new Set<ServerConnection>();
   readonly #byKey = new Map<string, ServerConnection>();
   readonly #tunnels = new Set<ServerTunnel>();
-  readonly #destroyed = new AbortController();
   #net: NetServer | undefined;
   #state: ServerState = 'idle';
   #closing: Promise<void> | undefined;
@@ -577,7 +576,7 @@ export class HboneServer implements AsyncDisposable {
     if (!decoded.ok) return this.#refuse(entry, 400, decoded.reason);
     record.authority = formatAuthority(decoded.request.authority);
 
-    const signal = AbortSignal.any([entry.abort.signal, this.#destroyed.signal]);
+    const signal = entry.abort.signal;
     let decision: Promise<HboneDecision>;
     try {
       decision = Promise.resolve(
@@ -775,8 +774,10 @@ export class HboneServer implements AsyncDisposable {
   }
 
   #destroyAll(): void {
-    this.#destroyed.abort(new HboneError('ERR_HBONE_SERVER_CLOSED', 'the HBONE server closed'));
-    for (const t of this.#tunnels) t.reset(NGHTTP2_CANCEL);
+    for (const t of this.#tunnels) {
+      t.abort.abort(new HboneError('ERR_HBONE_SERVER_CLOSED', 'the HBONE server closed'));
+      t.reset(NGHTTP2_CANCEL);
+    }
     for (const conn of this.#connections) {
       conn.session?.destroy();
       conn.tls?.destroy();

@@ -210,19 +210,14 @@ export function attachTunnel(record: TunnelRecord, stream: Http2Stream): HboneTu
       const code = this.rstCode;
       const nodeCode = (error as { code?: string } | undefined)?.code;
       const session = this.session;
-      if (
-        code !== undefined &&
-        code !== NGHTTP2_NO_ERROR &&
-        (error === undefined || nodeCode === 'ERR_HTTP2_STREAM_ERROR')
-      )
-        error = resetError(code, 'peer', error);
-      else if (
-        (error === undefined || nodeCode === 'ERR_HTTP2_STREAM_CANCEL') &&
-        (session === undefined || session.destroyed || session.closed) &&
-        !(this.readableEnded && this.writableFinished)
-      )
-        // The connection went away under an unfinished tunnel: that must read as an error, not a quiet close.
+      const sessionGone = session === undefined || session.destroyed || session.closed;
+      const quiet =
+        error === undefined || nodeCode === 'ERR_HTTP2_STREAM_CANCEL' || nodeCode === 'ERR_HTTP2_STREAM_ERROR';
+      if (sessionGone && quiet && !(this.readableEnded && this.writableFinished))
+        // The connection went away under an unfinished tunnel (node:http2 then reports CANCEL): that must read as a
+        // lost connection, not a quiet close or a reset by the peer.
         error = record.pendingError ?? connectionLost('the HBONE connection closed under the tunnel', error);
+      else if (code !== undefined && code !== NGHTTP2_NO_ERROR && quiet) error = resetError(code, 'peer', error);
     } else if (
       record.localReset !== undefined &&
       (error as { code?: string } | undefined)?.code === 'ERR_HTTP2_STREAM_ERROR'
