@@ -1,0 +1,14 @@
+// The interop suite (`nx run @mesh/hbone:test:interop`): real independent HBONE peers — nghttpx + tinyproxy as the
+// server for our client, python's h2 library as the client of our server, tshark on the wire. Files run one at a
+// time: nghttpx and tinyproxy need fixed ports.
+import type { UserWorkspaceConfig } from 'vitest/config';
+import { meshProject } from '../../tools/vitest.shared.ts';
+
+const project = meshProject(import.meta.url, { testTimeout: 120_000 });
+
+const config: UserWorkspaceConfig = {
+  ...project,
+  test: { ...project.test, include: ['interop/**/*.test.ts'], fileParallelism: false },
+};
+
+export default config;
