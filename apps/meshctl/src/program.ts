@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { MeshError } from '@mesh/core';
 import manifest from '../package.json' with { type: 'json' };
+import { registerHbone } from './commands/hbone.js';
 import { registerVersion } from './commands/version.js';
 import type { CommandIO } from './io.js';
 
@@ -14,8 +15,12 @@ export function createProgram(io: CommandIO): Command {
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride();
   registerVersion(program, io, manifest.version);
-  for (const command of program.commands)
+  registerHbone(program, io);
+  const configure = (command: Command) => {
     command.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+    command.commands.forEach(configure);
+  };
+  program.commands.forEach(configure);
   return program;
 }
 
