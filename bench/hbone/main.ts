@@ -8,7 +8,7 @@
 // Per path: one-stream and 16-stream throughput, 1-byte ping-pong round trip (p50/p99), CPU seconds per GiB of the
 // proxy processes, their RSS. Rounds are interleaved (every path once per round) and medians reported, with ratios
 // to stunnel from the same run. Usage: pnpm -s bench hbone [--rounds 3] [--seconds 3] [--rtt-seconds 2]
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';

@@ -6,9 +6,8 @@ import { meshProject } from '../../tools/vitest.shared.ts';
 
 const project = meshProject(import.meta.url, { testTimeout: 120_000 });
 
-const config: UserWorkspaceConfig = {
-  ...project,
-  test: { ...project.test, include: ['interop/**/*.test.ts'], fileParallelism: false },
-};
+// Used as a root config (`vitest run --config`), where fileParallelism applies; ProjectConfig does not declare it.
+const test = { ...project.test, include: ['interop/**/*.test.ts'], fileParallelism: false };
+const config = { ...project, test } as UserWorkspaceConfig;
 
 export default config;

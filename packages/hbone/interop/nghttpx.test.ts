@@ -3,8 +3,8 @@
 import { createCipheriv, createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHbonePool, type HbonePool } from '@mesh/hbone';
-import { createTestPki, startEchoServer, type EchoServer } from '@mesh/hbone/testing';
+import { createHbonePool, type HbonePool } from '../src/index.js';
+import { createTestPki, startEchoServer, type EchoServer } from '../src/testing.js';
 import type { X509Svid } from '@mesh/spiffe';
 import { freePort, startPeer, tempDir, type Peer, type TempDir } from './peers.js';
 

@@ -5,8 +5,8 @@ import { createServer, connect, type Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { X509Bundle } from '@mesh/spiffe';
-import { createHboneServer, type ConnectionErrorMessage, type HboneServer, type TunnelMessage } from '@mesh/hbone';
-import { createTestPki, startEchoServer, type EchoServer, type TestPki } from '@mesh/hbone/testing';
+import { createHboneServer, type ConnectionErrorMessage, type HboneServer, type TunnelMessage } from '../src/index.js';
+import { createTestPki, startEchoServer, type EchoServer, type TestPki } from '../src/testing.js';
 import { run, tempDir, type TempDir } from './peers.js';
 
 const script = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'h2_client.py');

@@ -4,8 +4,8 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createHboneServer, createHbonePool } from '@mesh/hbone';
-import { createTestPki, startEchoServer } from '@mesh/hbone/testing';
+import { createHboneServer, createHbonePool } from '../src/index.js';
+import { createTestPki, startEchoServer } from '../src/testing.js';
 import { run, tempDir } from './peers.js';
 
 describe('tshark on the HBONE port', () => {

@@ -48,7 +48,7 @@ import {
   type ResolvedKeepalive,
   type TlsOptions,
 } from './options.js';
-import { attachTunnel, connectionLost, resetError, TunnelRecord, type HboneTunnel } from './tunnel.js';
+import { attachTunnel, connectionLost, nodeCode, resetError, TunnelRecord, type HboneTunnel } from './tunnel.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = constants;
 
@@ -574,7 +574,7 @@ function tlsHandshake(
       if (
         typeof error.code === 'string' &&
         /CERT|VERIFY|ISSUER|SELF_SIGNED/.test(error.code) &&
-        !error.code.startsWith('ERR_SSL')
+        !error.code.startsWith(nodeCode('SSL'))
       )
         return done(peerError(error));
       done(

@@ -17,7 +17,7 @@ import {
   parseTraceparent,
   type ConnectRequestSpec,
   type ConnectResponseSpec,
-} from '@mesh/hbone/headers';
+} from './headers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const vectors = parse(readFileSync(join(here, '../../../conformance/hbone/headers.yaml'), 'utf8'));

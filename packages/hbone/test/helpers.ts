@@ -3,7 +3,7 @@
 import { connect as http2Connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
 import type { Readable } from 'node:stream';
 import type { X509Svid } from '@mesh/spiffe';
-import type { TestPki } from '@mesh/hbone/testing';
+import type { TestPki } from '../src/testing.js';
 
 export function within<T>(promise: Promise<T>, ms = 5_000, what = 'operation'): Promise<T> {
   let timer: NodeJS.Timeout;

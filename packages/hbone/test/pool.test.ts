@@ -2,8 +2,8 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { connect, createServer, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { createHboneServer, createHbonePool, dial, type ConnectionMessage, type HboneServer } from '@mesh/hbone';
-import { createTestPki, startEchoServer, startLoopbackHbone } from '@mesh/hbone/testing';
+import { createHboneServer, createHbonePool, dial, type ConnectionMessage, type HboneServer } from '../src/index.js';
+import { createTestPki, startEchoServer, startLoopbackHbone } from '../src/testing.js';
 import { collect, sleep, within } from './helpers.js';
 
 function capture(name: string) {

@@ -3,8 +3,8 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import type { HboneTunnel } from '@mesh/hbone';
-import { startEchoServer, startLoopbackHbone } from '@mesh/hbone/testing';
+import type { HboneTunnel } from '../src/index.js';
+import { startEchoServer, startLoopbackHbone } from '../src/testing.js';
 import { collect, within } from './helpers.js';
 
 setFlagsFromString('--expose-gc');

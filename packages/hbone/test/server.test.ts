@@ -3,8 +3,8 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { X509Bundle } from '@mesh/spiffe';
-import { createHboneServer, createHbonePool, type ConnectionErrorMessage } from '@mesh/hbone';
-import { createTestPki, startEchoServer, startLoopbackHbone } from '@mesh/hbone/testing';
+import { createHboneServer, createHbonePool, type ConnectionErrorMessage } from '../src/index.js';
+import { createTestPki, startEchoServer, startLoopbackHbone } from '../src/testing.js';
 import { collect, once, rawRequest, rawSession, sleep, within } from './helpers.js';
 
 function capture(name: string) {

@@ -10,8 +10,8 @@ import {
   relay,
   type HboneTunnelInfo,
   type TunnelMessage,
-} from '@mesh/hbone';
-import { startEchoServer, startLoopbackHbone } from '@mesh/hbone/testing';
+} from '../src/index.js';
+import { startEchoServer, startLoopbackHbone } from '../src/testing.js';
 import { collect, once, sleep, within } from './helpers.js';
 
 async function tcpServer(onSocket: (s: Socket) => void) {
