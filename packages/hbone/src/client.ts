@@ -11,7 +11,7 @@ import { connect as http2Connect, constants, type ClientHttp2Session, type Clien
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { abortError, systemClock, throwIfAborted, type Clock, type Rng } from '@mesh/core';
+import { abortable, abortError, systemClock, throwIfAborted, type Clock, type Rng } from '@mesh/core';
 import { authorizeIds, SpiffeId, type PeerVerifier, type X509BundleSource, type X509Svid } from '@mesh/spiffe';
 import {
   ConnectionRecord,
@@ -269,7 +269,7 @@ class ClientConnection {
     let socket: Socket | undefined;
     let tlsSocket: TLSSocket | undefined;
     try {
-      const svid = await abortableStep(fetchSvid(cfg.options.certificate, { identity: p.sourceIdentity }), signal);
+      const svid = await abortable(fetchSvid(cfg.options.certificate, { identity: p.sourceIdentity }), signal);
       record.localIdentity = svid.id.toString();
       const secureContext = cfg.contexts.get(svid, [
         ...new Map(p.expected.map((id) => [id.trustDomain.name, id.trustDomain])).values(),
@@ -463,24 +463,6 @@ function verifierFor(cfg: Resolved, expected: readonly SpiffeId[]): PeerVerifier
     bundles: cfg.options.bundles,
     authorize: authorizeIds(...expected),
     ...(cfg.options.clock ? { clock: cfg.options.clock } : {}),
-  });
-}
-
-function abortableStep<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(abortError(signal));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(abortError(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
   });
 }
 
@@ -699,7 +681,7 @@ export class HbonePool implements AsyncDisposable {
       }
       if (entry.connecting) {
         // One dial at a time per key: wait for it, then look again (it may already be full).
-        await abortableStep(entry.connecting, signal);
+        await abortable(entry.connecting, signal);
         continue;
       }
       const e = entry;
@@ -724,7 +706,7 @@ export class HbonePool implements AsyncDisposable {
           if (e.connections.length === 0 && this.#entries.get(e.key) === e) this.#entries.delete(e.key);
         },
       );
-      const c = await abortableStep(connecting, signal);
+      const c = await abortable(connecting, signal);
       if (c.hasRoom) {
         c.reserve();
         return c;
