@@ -363,7 +363,9 @@ class ClientConnection {
       stream = this.session.request(p.headers, { endStream: false });
     } catch (error) {
       this.release();
-      throw connectionLost(`cannot open a stream: ${(error as Error).message}`, error);
+      const failure = connectionLost(`cannot open a stream: ${(error as Error).message}`, error);
+      record.finish('error', failure);
+      throw failure;
     }
     this.record.totalTunnels++;
     record.carrier = this.record;
