@@ -1,3 +1,3 @@
 import { libraryBuild } from '../../tools/build/tsup.ts';
 
-export default libraryBuild({ entry: { index: 'src/index.ts' } });
+export default libraryBuild({ entry: { index: 'src/index.ts', testing: 'src/testing/index.ts' } });

@@ -6,6 +6,12 @@ import { spawnSync } from 'node:child_process';
 /** @type {Array<{ package: string; check: string[]; usedBy: string }>} */
 export const peers = [
   {
+    package: 'openssl',
+    check: ['openssl', 'version'],
+    usedBy:
+      '@mesh/spiffe and @mesh/ca interop (openssl verify/x509/req/s_server judge what we issue), meshctl ca tests, bench/ca; @mesh/xds TLS tests (test certificates)',
+  },
+  {
     package: 'nghttp2-proxy',
     check: ['nghttpx', '--version'],
     usedBy: '@mesh/hbone interop: nghttpx as the HBONE server for our client',

@@ -3,7 +3,9 @@
 import { Command, CommanderError } from 'commander';
 import { MeshError } from '@mesh/core';
 import manifest from '../package.json' with { type: 'json' };
+import { registerCa } from './commands/ca.js';
 import { registerHbone } from './commands/hbone.js';
+import { registerSpiffe } from './commands/spiffe.js';
 import { registerVersion } from './commands/version.js';
 import type { CommandIO } from './io.js';
 
@@ -15,6 +17,8 @@ export function createProgram(io: CommandIO): Command {
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride();
   registerVersion(program, io, manifest.version);
+  registerSpiffe(program, io);
+  registerCa(program, io);
   registerHbone(program, io);
   const configure = (command: Command) => {
     command.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });

@@ -69,6 +69,22 @@ const jsonOptions: protobuf.IConversionOptions = {
   json: true,
 };
 
+/**
+ * protobufjs reads Node Buffers (what gRPC hands over) with a reader whose string() cuts a length prefix that runs
+ * past the end short instead of failing, so truncated bytes would decode "successfully". This one fails, as the
+ * Uint8Array reader does, and keeps Node's native UTF-8 decoding.
+ */
+class StrictBufferReader extends protobuf.BufferReader {
+  override string(): string {
+    const length = this.uint32();
+    const start = this.pos;
+    const end = start + length;
+    if (end > this.len) throw new RangeError(`index out of range: ${start} + ${length} > ${this.len}`);
+    this.pos = end;
+    return (this.buf as Buffer).toString('utf8', start, end);
+  }
+}
+
 class Codec<T> implements MessageCodec<T> {
   readonly typeUrl: string;
   #type: protobuf.Type | undefined;
@@ -94,7 +110,7 @@ class Codec<T> implements MessageCodec<T> {
 
   decode(bytes: Uint8Array): T {
     try {
-      return this.type.decode(bytes) as unknown as T;
+      return this.type.decode(Buffer.isBuffer(bytes) ? new StrictBufferReader(bytes) : bytes) as unknown as T;
     } catch (error) {
       throw new ApiError('ERR_API_DECODE', `cannot decode ${this.typeName}: ${(error as Error).message}`, {
         cause: error,

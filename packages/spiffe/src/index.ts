@@ -46,6 +46,7 @@ export {
 export type { SignatureAlgorithm } from './x509/signature.js';
 export { OID } from './x509/oids.js';
 export {
+  CertificateCache,
   checkLeaf,
   DEFAULT_MAX_CHAIN_LENGTH,
   spiffeIdOf,

@@ -61,11 +61,11 @@ export function encodePem(label: string, der: Uint8Array): string {
   return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
 }
 
-/** True when `input` looks like PEM text rather than DER bytes. */
+/** True when `input` looks like PEM text rather than DER bytes (DER structures here start with a SEQUENCE, 0x30). */
 export function looksLikePem(input: string | Uint8Array): boolean {
   if (typeof input === 'string') return true;
-  const head = Buffer.from(input.subarray(0, 2048)).toString('latin1');
-  return head.includes('-----BEGIN ');
+  if (input.length > 0 && input[0] === 0x30) return false;
+  return Buffer.from(input.buffer, input.byteOffset, input.byteLength).includes('-----BEGIN ');
 }
 
 function bad(message: string): SpiffeError {

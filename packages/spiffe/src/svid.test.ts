@@ -3,7 +3,8 @@ import { ManualClock } from '@mesh/core';
 import { HOUR, testCa } from '../test/fixtures.js';
 import { X509BundleSet } from './bundle.js';
 import { generatePrivateKey, privateKeyToPem } from './keys.js';
-import { verifyX509Svid, X509Svid } from './svid.js';
+import { CertificateCache, verifyX509Svid, X509Svid } from './svid.js';
+import { createCertificate } from './x509/build.js';
 
 describe('X509Svid', () => {
   const now = Date.parse('2026-06-01T00:00:00Z');
@@ -46,5 +47,47 @@ describe('X509Svid', () => {
     );
     expect(verifyX509Svid(svid.leaf.der, ca.bundle, { at: new Date(now) }).path).toHaveLength(2);
     expect(() => verifyX509Svid([], ca.bundle)).toThrow(expect.objectContaining({ code: 'ERR_SPIFFE_EMPTY_CHAIN' }));
+  });
+});
+
+describe('CertificateCache', () => {
+  it('reuses parsed intermediates (and their keys) and evicts the least recently used', () => {
+    const gen = generatePrivateKey;
+    const now = Date.parse('2026-06-01T00:00:00Z');
+    const ca = testCa('example.org', now);
+    const interKey = gen();
+    const inter = createCertificate(
+      {
+        publicKey: interKey,
+        subject: [['CN', 'inter']],
+        notBefore: now - HOUR,
+        notAfter: now + HOUR,
+        basicConstraints: { ca: true },
+        keyUsage: ['keyCertSign'],
+      },
+      { signingKey: ca.key, issuer: ca.cert },
+    );
+    const leaf = createCertificate(
+      {
+        publicKey: gen(),
+        notBefore: now - HOUR,
+        notAfter: now + HOUR,
+        uris: ['spiffe://example.org/w'],
+        keyUsage: ['digitalSignature'],
+      },
+      { signingKey: interKey, issuer: inter },
+    );
+    const cache = new CertificateCache({ maxEntries: 2 });
+    const first = verifyX509Svid([leaf.der, Buffer.from(inter.der)], ca.bundle, { at: now, cache });
+    const second = verifyX509Svid([leaf.der, Buffer.from(inter.der)], ca.bundle, { at: now, cache });
+    expect(second.path[1]).toBe(first.path[1]);
+    expect(cache.size).toBe(1);
+    cache.get(ca.cert.der);
+    cache.get(leaf.der);
+    expect(cache.size).toBe(2);
+    expect(cache.get(inter.der)[0]).not.toBe(first.path[1]); // evicted, parsed again
+    expect(
+      verifyX509Svid([leaf.der, Buffer.concat([inter.der, ca.cert.der])], ca.bundle, { at: now, cache }).path,
+    ).toHaveLength(3);
   });
 });

@@ -201,6 +201,41 @@ function checkPath(path: readonly Certificate[], at: number): void {
   }
 }
 
+/**
+ * Parsed intermediates by DER, least recently used first out. Importing a certificate's public key costs more than
+ * verifying a signature with it, and peers present the same intermediates on every handshake: a verifier that keeps
+ * one of these pays that once. PeerVerifiers have one.
+ */
+export class CertificateCache {
+  readonly #max: number;
+  readonly #entries = new Map<string, Certificate>();
+
+  constructor(options: { maxEntries?: number } = {}) {
+    this.#max = options.maxEntries ?? 256;
+  }
+
+  /** The certificates in `der` (usually one), parsed now or earlier; single certificates are remembered. */
+  get(der: Uint8Array): Certificate[] {
+    const key = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('latin1');
+    const cached = this.#entries.get(key);
+    if (cached) {
+      this.#entries.delete(key);
+      this.#entries.set(key, cached);
+      return [cached];
+    }
+    const certs = parseCertificates(der);
+    if (certs.length === 1) {
+      if (this.#entries.size >= this.#max) this.#entries.delete(this.#entries.keys().next().value!);
+      this.#entries.set(key, certs[0]!);
+    }
+    return certs;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+}
+
 export interface VerifyOptions {
   /** The validation time (epoch milliseconds or Date); default `clock.now()`. */
   at?: number | Date;
@@ -208,6 +243,8 @@ export interface VerifyOptions {
   clock?: Clock;
   /** Most certificates accepted in the presented chain and in a path; default 8. */
   maxChainLength?: number;
+  /** Reuse parsed intermediates (and their imported keys) across calls. */
+  cache?: CertificateCache;
 }
 
 /** A verified X.509-SVID. */
@@ -228,7 +265,13 @@ export function verifyX509Svid(
   options: VerifyOptions = {},
 ): VerifiedX509Svid {
   const max = options.maxChainLength ?? DEFAULT_MAX_CHAIN_LENGTH;
-  const certs = parseCertificates(chain);
+  const cache = options.cache;
+  const certs =
+    cache && Array.isArray(chain)
+      ? (chain as ReadonlyArray<string | Uint8Array | Certificate>).flatMap((c, index) =>
+          index > 0 && c instanceof Uint8Array ? cache.get(c) : parseCertificates([c]),
+        )
+      : parseCertificates(chain);
   if (certs.length === 0) throw error('ERR_SPIFFE_EMPTY_CHAIN', 'no certificates');
   if (certs.length > max)
     throw error('ERR_SPIFFE_CHAIN_TOO_LONG', `${certs.length} certificates presented (max ${max})`);

@@ -5,7 +5,7 @@ import type { Clock } from '@mesh/core';
 import { X509Bundle, type X509BundleSet, type X509BundleSource } from './bundle.js';
 import { SpiffeError } from './errors.js';
 import { SpiffeId, TrustDomain } from './id.js';
-import { verifyX509Svid, type VerifiedX509Svid, type X509Svid } from './svid.js';
+import { CertificateCache, verifyX509Svid, type VerifiedX509Svid, type X509Svid } from './svid.js';
 
 /** Decides whether an authenticated peer ID is acceptable. `trustDomains`, when set, lists every domain it accepts. */
 export interface Authorizer {
@@ -95,11 +95,16 @@ export interface PeerVerifier {
 }
 
 export function createPeerVerifier(options: PeerVerifierOptions): PeerVerifier {
+  // Peers present the same intermediates on every handshake: keep them parsed (with their imported keys).
+  const cache = new CertificateCache();
   const verify = (peer: PeerCertificateLike | null | undefined): VerifiedX509Svid => {
     const chain = peerCertificateChain(peer);
     if (chain.length === 0)
       throw new SpiffeError('ERR_SPIFFE_NO_PEER_CERTIFICATE', 'the peer presented no certificate');
-    const verified = verifyX509Svid(chain, options.bundles, options.clock ? { clock: options.clock } : {});
+    const verified = verifyX509Svid(chain, options.bundles, {
+      cache,
+      ...(options.clock ? { clock: options.clock } : {}),
+    });
     if (!options.authorize(verified.id))
       throw new SpiffeError(
         'ERR_SPIFFE_UNEXPECTED_ID',

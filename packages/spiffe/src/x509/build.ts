@@ -23,7 +23,7 @@ import {
 } from './der.js';
 import { DistinguishedName, encodeGeneralNames, GN, parseIp } from './name.js';
 import { OID } from './oids.js';
-import { signerFor } from './signature.js';
+import { parseSpkiAlgorithm, signerFor } from './signature.js';
 
 export type NameInput = DistinguishedName | ReadonlyArray<readonly [string, string]>;
 
@@ -35,8 +35,11 @@ export interface NameConstraintsTemplate {
 }
 
 export interface CertificateTemplate {
-  /** The subject public key; a private key may be passed, its public half is used. */
-  publicKey: KeyObject;
+  /**
+   * The subject public key: a KeyObject (a private key's public half is used) or DER SubjectPublicKeyInfo bytes, such
+   * as a CSR's `publicKeyInfo` (the fast path: exporting a KeyObject costs more than signing).
+   */
+  publicKey: KeyObject | Uint8Array;
   /** Validity, epoch milliseconds or Date (whole seconds are encoded). */
   notBefore: number | Date;
   notAfter: number | Date;
@@ -109,8 +112,19 @@ export function keyIdentifier(spki: Uint8Array): Buffer {
   return createHash('sha1').update(bytes).digest();
 }
 
+// Serial numbers come from a pool refilled 256 at a time: one CSPRNG call per serial is measurable when signing.
+let serialPool = Buffer.alloc(0);
+let serialOffset = 0;
+
+/** 128 random bits, positive and with a non-zero first octet (as Istio's serials). */
 export function randomSerialNumber(): Buffer {
-  const bytes = randomBytes(16);
+  if (serialOffset + 16 > serialPool.length) {
+    serialPool = randomBytes(16 * 256);
+    serialOffset = 0;
+  }
+  const bytes = Buffer.from(serialPool.subarray(serialOffset, serialOffset + 16));
+  serialPool.fill(0, serialOffset, serialOffset + 16);
+  serialOffset += 16;
   bytes[0]! &= 0x7f;
   if (bytes[0] === 0) bytes[0] = 0x01;
   return bytes;
@@ -152,6 +166,15 @@ function subtrees(spec: NonNullable<NameConstraintsTemplate['permitted']>): Buff
   return out;
 }
 
+function checkedSpki(bytes: Uint8Array): Buffer {
+  try {
+    parseSpkiAlgorithm(bytes, readRoot(bytes, Tag.SEQUENCE, 'SubjectPublicKeyInfo'));
+  } catch (error) {
+    throw invalid(`publicKey is not a DER SubjectPublicKeyInfo: ${(error as Error).message}`);
+  }
+  return Buffer.from(bytes);
+}
+
 /** Encodes and signs a certificate; returns it parsed. */
 export function createCertificate(template: CertificateTemplate, options: SignOptions): Certificate {
   const subject = toName(template.subject);
@@ -177,7 +200,8 @@ export function createCertificate(template: CertificateTemplate, options: SignOp
   if (subject.isEmpty && !hasNames)
     throw invalid('a certificate with an empty subject needs subject alternative names');
 
-  const spki = publicKeyInfoOf(template.publicKey);
+  const spki =
+    template.publicKey instanceof Uint8Array ? checkedSpki(template.publicKey) : publicKeyInfoOf(template.publicKey);
   const signer = signerFor(options.signingKey);
   const extensions: Buffer[] = [];
   if (basic) {

@@ -384,7 +384,7 @@ function readCertificate(der: Buffer): CertificateFields {
   };
 }
 
-function describeSpki(der: Uint8Array, spkiTlv: Tlv, alg: { oid: string; curveOid?: string }): PublicKeyInfo {
+export function describeSpki(der: Uint8Array, spkiTlv: Tlv, alg: { oid: string; curveOid?: string }): PublicKeyInfo {
   if (alg.oid === OID.ecPublicKey) return { type: 'ec', curve: curveName(alg.curveOid) ?? alg.curveOid ?? 'unknown' };
   if (alg.oid === OID.ed25519) return { type: 'ed25519' };
   if (alg.oid === OID.rsaEncryption) {

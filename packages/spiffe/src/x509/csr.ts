@@ -7,6 +7,7 @@ import { decodePem, encodePem, looksLikePem } from '../pem.js';
 import {
   type BasicConstraints,
   decodeExtensions,
+  describeSpki,
   type Extension,
   type ExtKeyUsageExtension,
   type KeyUsageExtension,
@@ -37,7 +38,6 @@ import { type DistinguishedName, encodeGeneralNames, parseName } from './name.js
 import { OID } from './oids.js';
 import { type NameInput, toName } from './build.js';
 import {
-  curveName,
   parseSignatureAlgorithm,
   parseSpkiAlgorithm,
   publicKeyFromSpki,
@@ -178,14 +178,7 @@ function readRequest(der: Buffer): CertificateRequest {
       extensions.push(...readExtensionList(der, extSeq));
     }
   }
-  const publicKeyAlgorithm =
-    spkiAlg.oid === OID.ecPublicKey
-      ? { type: 'ec', curve: curveName(spkiAlg.curveOid) ?? spkiAlg.curveOid ?? 'unknown' }
-      : spkiAlg.oid === OID.rsaEncryption
-        ? { type: 'rsa', bits: publicKeyFromSpki(whole(der, spkiTlv)).asymmetricKeyDetails?.modulusLength ?? 0 }
-        : spkiAlg.oid === OID.ed25519
-          ? { type: 'ed25519' }
-          : { type: spkiAlg.oid };
+  const publicKeyAlgorithm = describeSpki(der, spkiTlv, spkiAlg);
   return new CertificateRequest({
     der,
     info: whole(der, infoTlv),

@@ -1,5 +1,6 @@
 // Signature and public-key algorithms: parsing AlgorithmIdentifiers, verifying and creating signatures with node:crypto.
-import { constants, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { constants, sign, verify, type KeyObject } from 'node:crypto';
+import { importPublicKeyInfo } from '../keys.js';
 import { children, DerError, nullValue, oid, readOid, readSmallInt, sequence, Tag, type Tlv } from './der.js';
 import { OID } from './oids.js';
 
@@ -153,7 +154,7 @@ export function curveName(curveOid: string | undefined): string | undefined {
 
 /** Imports a DER SubjectPublicKeyInfo. */
 export function publicKeyFromSpki(spki: Uint8Array): KeyObject {
-  return createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+  return importPublicKeyInfo(spki);
 }
 
 export interface Signer {

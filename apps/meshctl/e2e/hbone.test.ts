@@ -1,4 +1,5 @@
 // `meshctl hbone serve` and `meshctl hbone connect` as the built binary, in real processes: the public contract.
+// (test:e2e builds meshctl and its packages first.)
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

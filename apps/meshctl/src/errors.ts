@@ -1,0 +1,19 @@
+import { defineErrorCatalog, MeshError } from '@mesh/core';
+
+/** Errors of meshctl itself (the packages' errors pass through with their own codes). */
+export const errorCodes = defineErrorCatalog({
+  ERR_MESHCTL_READ_FAILED: {
+    summary: 'meshctl could not read an input file (missing, unreadable, or a directory).',
+    fix: 'Check the path and permissions of the file named in the message.',
+  },
+  ERR_MESHCTL_WRITE_FAILED: {
+    summary: 'meshctl could not write an output file, or refused to overwrite one without --force.',
+    fix: 'Check the path and permissions, or pass --force to replace existing files.',
+  },
+});
+
+export type MeshctlErrorCode = keyof typeof errorCodes;
+
+export class MeshctlError extends MeshError<MeshctlErrorCode> {
+  static override readonly brand: string = '@mesh/app-meshctl.MeshctlError';
+}
