@@ -11,7 +11,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -54,6 +54,9 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+const loadBefore = loadavg()
+  .map((l) => l.toFixed(1))
+  .join(' ');
 const dir = mkdtempSync(join(tmpdir(), 'bench-hbone-'));
 const pki = createTestPki();
 const server = pki.issue('/ns/bench/sa/server');
@@ -293,7 +296,7 @@ try {
       Math.round(med(name, (s) => s.p50)),
       Math.round(med(name, (s) => s.p99)),
       isDirect ? null : Math.round(addedP50(name)),
-      isDirect ? null : round2(addedP50(name) / addedP50(stunnel)),
+      isDirect ? null : round2(med(name, (s) => s.p50) / med(stunnel, (s) => s.p50)),
       round2(med(name, (s) => s.cpuPerGiB)),
       path.procs.length ? round2(path.procs.reduce((sum, p) => sum + rssMiB(p.pid), 0)) : null,
     ];
@@ -306,7 +309,9 @@ try {
   ];
   const measured = results.has(hbonePair);
   const target1 = measured && med(hbonePair, (s) => s.one) >= med(stunnel, (s) => s.one);
-  const targetRtt = measured && addedP50(hbonePair) <= addedP50(stunnel);
+  // Same direct baseline for both, so "added p50 ≤ stunnel's added p50" is "p50 ≤ stunnel's p50"; comparing the raw
+  // p50s keeps a noisy direct baseline (idle vCPUs wake slowly) out of the verdict.
+  const targetRtt = measured && med(hbonePair, (s) => s.p50) <= med(stunnel, (s) => s.p50);
   publish({
     name: 'hbone',
     title: `HBONE vs stunnel vs Node TLS pipe — loopback, mutual TLS 1.3 (ECDSA P-256, AES-256-GCM), medians of ${rounds} interleaved rounds`,
@@ -319,12 +324,15 @@ try {
       'RTT p50 µs',
       'RTT p99 µs',
       'added p50 µs',
-      '× stunnel',
+      'p50 × stunnel',
       'proxy CPU-s/GiB',
       'proxy RSS MiB',
     ],
     rows,
     notes: [
+      `load average ${loadBefore} before, ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')} after (2 vCPUs here are shared).`,
       `${versions.join(', ')}; ${process.env.NODE_OPTIONS ? `NODE_OPTIONS=${process.env.NODE_OPTIONS}; ` : ''}${seconds} s per throughput run, ${rttSeconds} s of ping-pong.`,
       'HBONE: ztunnel settings (4 MiB stream / 16 MiB connection windows, 1 MiB frames); 16 streams share one pooled HTTP/2 connection, stunnel and the TLS pipe open 16 TLS connections.',
       `${allPaths[4]!.name}: ${allPaths[4]!.note}.`,
@@ -332,7 +340,7 @@ try {
       ...(measured
         ? [
             `Target 1-stream throughput ≥ stunnel: ${target1 ? 'met' : 'NOT met'} (${round2(med(hbonePair, (s) => s.one) / med(stunnel, (s) => s.one))}×).`,
-            `Target p50 added RTT ≤ stunnel's: ${targetRtt ? 'met' : 'NOT met'} (${Math.round(addedP50(hbonePair))} vs ${Math.round(addedP50(stunnel))} µs).`,
+            `Target p50 added RTT ≤ stunnel's (same baseline, so p50 RTT ≤ stunnel's): ${targetRtt ? 'met' : 'NOT met'} (${Math.round(med(hbonePair, (s) => s.p50))} vs ${Math.round(med(stunnel, (s) => s.p50))} µs; added ${Math.round(addedP50(hbonePair))} vs ${Math.round(addedP50(stunnel))} µs).`,
           ]
         : []),
     ],
