@@ -11,6 +11,27 @@ export const peers = [
     usedBy:
       '@mesh/spiffe and @mesh/ca interop (openssl verify/x509/req/s_server judge what we issue), meshctl ca tests, bench/ca; @mesh/xds TLS tests (test certificates)',
   },
+  {
+    package: 'nghttp2-proxy',
+    check: ['nghttpx', '--version'],
+    usedBy: '@mesh/hbone interop: nghttpx as the HBONE server for our client',
+  },
+  {
+    package: 'tinyproxy',
+    check: ['tinyproxy', '-v'],
+    usedBy: '@mesh/hbone interop: the HTTP/1 CONNECT backend behind nghttpx',
+  },
+  {
+    package: 'python3-h2',
+    check: ['/usr/bin/python3', '-c', 'import h2'],
+    usedBy: '@mesh/hbone interop: a python h2 HBONE client against our server',
+  },
+  { package: 'tshark', check: ['tshark', '--version'], usedBy: '@mesh/hbone interop: the HBONE port carries only TLS' },
+  {
+    package: 'stunnel4',
+    check: ['stunnel4', '-version'],
+    usedBy: 'bench/hbone: the stunnel mTLS pair measured side by side',
+  },
 ];
 
 export const peerPackages = [...new Set(peers.map((p) => p.package))];

@@ -86,7 +86,9 @@ if (mode === 'setup') {
       fail(`interop suites need these Debian packages: ${missing.join(' ')} (apt-get install them, then rerun)`);
     if (
       run('apt-get', ['update']) !== 0 ||
-      run('apt-get', ['install', '-y', '--no-install-recommends', ...missing]) !== 0
+      run('apt-get', ['install', '-y', '--no-install-recommends', ...missing], {
+        env: { ...env, DEBIAN_FRONTEND: 'noninteractive' },
+      }) !== 0
     ) {
       fail(`apt-get could not install ${missing.join(' ')}`);
     }

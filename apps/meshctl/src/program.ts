@@ -3,10 +3,11 @@
 import { Command, CommanderError } from 'commander';
 import { MeshError } from '@mesh/core';
 import manifest from '../package.json' with { type: 'json' };
-import { registerCa } from './commands/ca.js';
-import { registerSpiffe } from './commands/spiffe.js';
 import { registerAnalyze } from './commands/analyze.js';
+import { registerCa } from './commands/ca.js';
 import { registerCheck } from './commands/check.js';
+import { registerHbone } from './commands/hbone.js';
+import { registerSpiffe } from './commands/spiffe.js';
 import { registerVersion } from './commands/version.js';
 import { ExitCode, type CommandIO } from './io.js';
 
@@ -22,8 +23,12 @@ export function createProgram(io: CommandIO): Command {
   registerCa(program, io);
   registerCheck(program, io);
   registerAnalyze(program, io);
-  for (const command of program.commands)
+  registerHbone(program, io);
+  const configure = (command: Command) => {
     command.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+    command.commands.forEach(configure);
+  };
+  program.commands.forEach(configure);
   return program;
 }
 
