@@ -29,3 +29,10 @@ export function bufferedIO(
   const err: string[] = [];
   return { out, err, env, signal, stdout: (t) => void out.push(t), stderr: (t) => void err.push(t) };
 }
+
+/** Thrown by a command to end with an exit code after it has written its output (nothing more is printed). */
+export class ExitCode extends Error {
+  constructor(readonly code: number) {
+    super(`exit ${code}`);
+  }
+}

@@ -3,10 +3,12 @@
 import { Command, CommanderError } from 'commander';
 import { MeshError } from '@mesh/core';
 import manifest from '../package.json' with { type: 'json' };
+import { registerAnalyze } from './commands/analyze.js';
+import { registerCheck } from './commands/check.js';
 import { registerCa } from './commands/ca.js';
 import { registerSpiffe } from './commands/spiffe.js';
 import { registerVersion } from './commands/version.js';
-import type { CommandIO } from './io.js';
+import { ExitCode, type CommandIO } from './io.js';
 
 export function createProgram(io: CommandIO): Command {
   const program = new Command('meshctl')
@@ -16,6 +18,8 @@ export function createProgram(io: CommandIO): Command {
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride();
   registerVersion(program, io, manifest.version);
+  registerCheck(program, io);
+  registerAnalyze(program, io);
   registerSpiffe(program, io);
   registerCa(program, io);
   for (const command of program.commands)
@@ -30,6 +34,7 @@ export async function runMeshctl(args: readonly string[], io: CommandIO): Promis
     await program.parseAsync([...args], { from: 'user' });
     return 0;
   } catch (error) {
+    if (error instanceof ExitCode) return error.code;
     if (error instanceof CommanderError) {
       if (
         error.code === 'commander.helpDisplayed' ||
