@@ -7,6 +7,7 @@ import { registerAnalyze } from './commands/analyze.js';
 import { registerCheck } from './commands/check.js';
 import { registerCa } from './commands/ca.js';
 import { registerSpiffe } from './commands/spiffe.js';
+import { registerToken } from './commands/token.js';
 import { registerVersion } from './commands/version.js';
 import { ExitCode, type CommandIO } from './io.js';
 
@@ -22,6 +23,7 @@ export function createProgram(io: CommandIO): Command {
   registerAnalyze(program, io);
   registerSpiffe(program, io);
   registerCa(program, io);
+  registerToken(program, io);
   for (const command of program.commands)
     command.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
   return program;

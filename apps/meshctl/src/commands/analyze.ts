@@ -34,7 +34,11 @@ export function registerAnalyze(program: Command, io: CommandIO): void {
             { header: 'LEVEL', value: (m) => m.level },
             { header: 'CODE', value: (m) => m.code },
             { header: 'RESOURCE', value: (m) => m.resource },
-            { header: 'ORIGIN', value: (m) => (m.file !== undefined ? `${m.file}${m.document !== undefined ? `#${m.document}` : ''}` : null) },
+            {
+              header: 'ORIGIN',
+              value: (m) =>
+                m.file !== undefined ? `${m.file}${m.document !== undefined ? `#${m.document}` : ''}` : null,
+            },
             { header: 'MESSAGE', value: (m) => `${m.path ? `${m.path}: ` : ''}${m.message}` },
           ],
         },

@@ -59,7 +59,10 @@ export function registerCheck(program: Command, io: CommandIO): void {
         }
       }
       if (errors.length > 0)
-        throw new ConfigError('ERR_CONFIG_INVALID_REQUEST', `${errors.length} invalid request(s):\n${errors.join('\n')}`);
+        throw new ConfigError(
+          'ERR_CONFIG_INVALID_REQUEST',
+          `${errors.length} invalid request(s):\n${errors.join('\n')}`,
+        );
       if (options.output === 'table') {
         io.stdout(
           renderTable(results, [
@@ -72,7 +75,10 @@ export function registerCheck(program: Command, io: CommandIO): void {
               value: (r) =>
                 'backends' in r.result && r.result.backends
                   ? r.result.backends
-                      .map((b) => `${b.host}:${b.port}${b.subset ? `/${b.subset}` : ''}${r.result && b.weight < 1 ? ` (${Math.round(b.weight * 1000) / 10}%)` : ''}`)
+                      .map(
+                        (b) =>
+                          `${b.host}:${b.port}${b.subset ? `/${b.subset}` : ''}${r.result && b.weight < 1 ? ` (${Math.round(b.weight * 1000) / 10}%)` : ''}`,
+                      )
                       .join(', ')
                   : null,
             },
