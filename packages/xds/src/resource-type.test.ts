@@ -1,4 +1,4 @@
-import { waypointServiceType, waypointType, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MeshError } from '@mesh/core';
 import { Listener } from '@mesh/api/envoy.config.listener.v3';
 import {
@@ -10,6 +10,8 @@ import {
   isWildcardTypeUrl,
   listenerType,
   routeConfigurationType,
+  waypointServiceType,
+  waypointType,
 } from './resource-type.js';
 
 describe('resource types', () => {
