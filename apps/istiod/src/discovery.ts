@@ -422,10 +422,12 @@ export class Discovery implements AsyncDisposable {
       typeof meta.NAMESPACE === 'string' && meta.NAMESPACE ? meta.NAMESPACE : (parsed?.dnsDomain.split('.')[0] ?? null);
     let identity: string | null = null;
     let caller: Caller | undefined;
-    if (ctx.transportSecurity === 'ssl') {
+    // The TLS port stamps every call (istiod.ts); without the stamp the stream came in on the plaintext port.
+    if (ctx.metadata.get('x-istiod-listener')[0] === 'secure') {
       const metadata = new Map<string, string[]>();
       for (const [key, values] of Object.entries(ctx.metadata.getMap()))
-        metadata.set(key.toLowerCase(), [typeof values === 'string' ? values : values.toString('utf8')]);
+        if (key !== 'x-istiod-listener')
+          metadata.set(key.toLowerCase(), [typeof values === 'string' ? values : values.toString('utf8')]);
       const raw = ctx.peerCertificate?.raw;
       try {
         caller = await authenticate(this.#authenticators(), {

@@ -24,6 +24,27 @@ export interface Istiod extends AsyncDisposable {
   close(): Promise<void>;
 }
 
+/** The gRPC metadata key each listener stamps on every call, so handlers know which port a call came in on. */
+export const LISTENER_KEY = 'x-istiod-listener';
+
+/**
+ * Stamps `x-istiod-listener: <name>` on every incoming call, replacing any value the client sent. grpc-js only reports
+ * TLS in a call's auth context when the client presented a verified certificate, so token callers on 15012 would look
+ * like plaintext without it.
+ */
+function listenerStamp(name: 'secure' | 'plaintext'): grpc.ServerInterceptor {
+  return (_method, call) =>
+    new grpc.ServerInterceptingCall(call, {
+      start: (next) =>
+        next({
+          onReceiveMetadata: (metadata, nextMetadata) => {
+            metadata.set(LISTENER_KEY, name);
+            nextMetadata(metadata);
+          },
+        }),
+    });
+}
+
 const label = (a: ListenAddress) => `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
 
 async function bindGrpc(
@@ -122,14 +143,14 @@ export async function startIstiod(options: IstiodOptions, context: { log: Logger
 
     const grpcOptions = { ...DEFAULT_SERVER_GRPC_OPTIONS, 'grpc.max_connection_age_ms': 30 * 60_000 };
     if (options.secureGrpcAddr) {
-      const secure = new grpc.Server(grpcOptions);
+      const secure = new grpc.Server({ ...grpcOptions, interceptors: [listenerStamp('secure')] });
       discovery.xds.register(secure);
       secure.addService(IstioCertificateServiceDefinition, ca.service as unknown as grpc.UntypedServiceImplementation);
       servers.push(secure);
       ports.secureGrpc = await bindGrpc(secure, options.secureGrpcAddr, ca.serving.credentials, 'secure-grpc-addr');
     }
     if (options.grpcAddr) {
-      const plain = new grpc.Server(grpcOptions);
+      const plain = new grpc.Server({ ...grpcOptions, interceptors: [listenerStamp('plaintext')] });
       discovery.xds.register(plain);
       servers.push(plain);
       ports.grpc = await bindGrpc(plain, options.grpcAddr, grpc.ServerCredentials.createInsecure(), 'grpc-addr');
