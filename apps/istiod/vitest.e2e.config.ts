@@ -8,7 +8,7 @@ const project = meshProject(import.meta.url, { testTimeout: 60_000 });
 
 const config: UserWorkspaceConfig = {
   ...project,
-  test: { ...project.test, include: ['e2e/**/*.test.ts'], fileParallelism: false },
+  test: { ...project.test, include: ['e2e/**/*.test.ts'] },
 };
 
 export default config;
