@@ -6,7 +6,7 @@
 // pod and node bindings, signed ES256 (P-256 key) or RS256 (RSA key, e.g. kubeadm's sa.key), `kid` as Kubernetes
 // computes it (base64url SHA-256 of the DER public key).
 import { createHash, createPrivateKey, createPublicKey, randomUUID, sign, type KeyObject } from 'node:crypto';
-import { open, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { systemClock, throwIfAborted, type Clock } from '@mesh/core';
 import { generatePrivateKey } from '@mesh/spiffe';
@@ -76,7 +76,7 @@ export function parseTokenSigningKey(pem: string | Uint8Array, file = 'token sig
 export interface LoadTokenSigningKeyOptions {
   /** The CA directory. */
   dir: string;
-  /** Generate the key (ECDSA P-256) and write sa.key and sa.pub when sa.key does not exist. Default false. */
+  /** Generate the key (ECDSA P-256) and write sa.key and sa.pub (creating the directory) when sa.key does not exist. Default false. */
   create?: boolean;
   signal?: AbortSignal;
 }
@@ -104,6 +104,7 @@ export async function loadTokenSigningKey(options: LoadTokenSigningKeyOptions): 
     const privateKey = generatePrivateKey();
     const created = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
     try {
+      await mkdir(options.dir, { recursive: true, mode: 0o700 });
       const handle = await open(keyFile, 'wx', 0o600);
       try {
         await handle.writeFile(created);
