@@ -105,6 +105,8 @@ export class Discovery implements AsyncDisposable {
   #ready = false;
   /** When the last batch was applied (epoch ms), for /debug. */
   lastAppliedAt = 0;
+  /** Where the last batch spent its time: the index, and building each kind of proxy's resources. */
+  lastTimings: Record<string, number> = {};
 
   constructor(context: DiscoveryOptions) {
     this.#options = context.options;
@@ -145,6 +147,7 @@ export class Discovery implements AsyncDisposable {
   /** Reads the whole config, builds every resource, then follows changes. */
   async start(options: { signal?: AbortSignal } = {}): Promise<void> {
     const dir = this.#options.configDir;
+    const opening = performance.now();
     if (dir) {
       try {
         this.#store = await openFileStore({
@@ -166,6 +169,7 @@ export class Discovery implements AsyncDisposable {
     }
     const store = this.#store;
     this.#unsubscribe = store.subscribe((batch) => this.#onBatch(batch));
+    const loadMs = Math.round(performance.now() - opening);
     const started = performance.now();
     this.#apply(
       store.list().map((object) => ({ type: 'added', object })),
@@ -182,6 +186,8 @@ export class Discovery implements AsyncDisposable {
         services: this.index.services().length,
         policies: this.index.authorizations().length,
         waypoints: this.index.waypoints().length,
+        loadMs,
+        ...this.lastTimings,
         ms: Math.round(performance.now() - started),
       },
       'first full config indexed and served',
@@ -208,6 +214,7 @@ export class Discovery implements AsyncDisposable {
       });
     this.#reportIssues(issues);
     const changes = this.index.apply(events);
+    const indexed = performance.now();
     if (events.some((e) => e.object.kind === 'Pod')) this.#podsByNode = undefined;
 
     // ztunnel: Address and Authorization, only what changed.
@@ -248,6 +255,7 @@ export class Discovery implements AsyncDisposable {
       }
     }
 
+    const ztunnel = performance.now();
     // Waypoints.
     const waypointKeys = full ? this.index.waypoints().map((w) => w.key) : changes.waypoints.updated;
     if (waypointKeys.length || changes.waypoints.removed.length) {
@@ -256,8 +264,17 @@ export class Discovery implements AsyncDisposable {
     }
 
     // Proxyless gRPC.
+    const waypoints = performance.now();
     const routing = full || events.some((e) => ROUTING_KINDS.has(e.object.kind));
     this.#updateProxyless(routing, [...changes.addresses.updated, ...changes.addresses.removed]);
+    const done = performance.now();
+    const ms = (a: number, b: number) => Math.round((b - a) * 10) / 10;
+    this.lastTimings = {
+      indexMs: ms(started, indexed),
+      ztunnelMs: ms(indexed, ztunnel),
+      waypointsMs: ms(ztunnel, waypoints),
+      grpcMs: ms(waypoints, done),
+    };
 
     this.#lastChange = { generation: this.#generation, at: performance.now() };
     this.#metrics.services.set(this.index.services().length);
@@ -269,7 +286,7 @@ export class Discovery implements AsyncDisposable {
         addresses: changes.addresses.updated.length + changes.addresses.removed.length,
         authorizations: changes.authorizations.updated.length + changes.authorizations.removed.length,
         waypoints: waypointKeys.length + changes.waypoints.removed.length,
-        ms: Math.round((performance.now() - started) * 10) / 10,
+        ...this.lastTimings,
       },
       'config change applied',
     );
