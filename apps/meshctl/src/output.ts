@@ -40,3 +40,38 @@ export function writeOutput<Row>(
   else if (table) io.stdout(renderTable(table.rows, table.columns));
   else io.stdout(`${JSON.stringify(data, null, 2)}\n`);
 }
+
+/** Mesh settings shared by the commands that build an ambient index from files (check, analyze). */
+export interface MeshOptions {
+  trustDomain: string;
+  rootNamespace: string;
+  domainSuffix: string;
+  clusterId: string;
+  serviceCidr: string;
+  serviceEntryCidr: string;
+}
+
+export function addMeshOptions(command: Command): Command {
+  return command
+    .option('--trust-domain <domain>', 'the mesh trust domain (SPIFFE identities)', 'cluster.local')
+    .option('--root-namespace <ns>', 'the namespace of mesh-wide policies', 'istio-system')
+    .option('--domain-suffix <suffix>', 'the cluster DNS suffix of service hostnames', 'cluster.local')
+    .option('--cluster-id <id>', 'the cluster id in workload uids', 'Kubernetes')
+    .option('--service-cidr <cidr>', 'where Services without spec.clusterIP get an address', '10.96.0.0/12')
+    .option(
+      '--service-entry-cidr <cidr>',
+      'where ServiceEntries without spec.addresses get an address',
+      '240.240.0.0/16',
+    );
+}
+
+export function meshOptions(o: MeshOptions) {
+  return {
+    trustDomain: o.trustDomain,
+    rootNamespace: o.rootNamespace,
+    domainSuffix: o.domainSuffix,
+    clusterId: o.clusterId,
+    serviceCidr: o.serviceCidr,
+    serviceEntryCidr: o.serviceEntryCidr,
+  };
+}

@@ -9,7 +9,9 @@ describe('analysis', () => {
 
   it('codes are stable in form and every code is reported by some analyzer', () => {
     const catalogEnd = (t: string) => t.slice(t.indexOf('export interface AnalysisMessage'));
-    const source = catalogEnd(readFileSync(new URL('./analysis.ts', import.meta.url), 'utf8')) + readFileSync(new URL('./simulator.ts', import.meta.url), 'utf8');
+    const source =
+      catalogEnd(readFileSync(new URL('./analysis.ts', import.meta.url), 'utf8')) +
+      readFileSync(new URL('./simulator.ts', import.meta.url), 'utf8');
     for (const code of Object.keys(analysisCodes)) {
       expect(code).toMatch(/^(IST\d{4}|MESH-[EWI]\d{4})$/);
       const level = analysisCodes[code as keyof typeof analysisCodes].level;
@@ -60,6 +62,38 @@ spec: {gatewayClassName: istio-waypoint, listeners: [{name: mesh, port: 15008, p
       'Warning [MESH-W0004] (AuthorizationPolicy shop/l7-without-waypoint) spec.targetRefs[0]: targets Service shop/web, which uses no waypoint: nothing enforces this policy',
       'Warning [MESH-W0005] (VirtualService shop/web) spec.hosts: routes web.shop.svc.cluster.local, which uses no waypoint: ambient applies VirtualService rules only at waypoints',
       'Info [MESH-I0001] (Gateway shop/idle) waypoint shop/idle is used by no service or workload',
+    ]);
+  });
+});
+
+describe('analysis of file-mode pitfalls', () => {
+  it('flags objects in a namespace the config does not define, and hints the target port at ztunnel', () => {
+    const sim = createSimulator({
+      text: `
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: ghost}
+spec: {selector: {app: web}, clusterIP: 10.96.0.1, ports: [{port: 80, targetPort: 8080}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-1, namespace: ghost, labels: {app: web, istio.io/dataplane-mode: ambient}}
+spec: {}
+status: {podIP: 10.0.0.1}
+`,
+    });
+    expect(sim.analyze().map(formatMessage)).toEqual([
+      'Warning [MESH-W0010] (Namespace ghost) 2 object(s) are in namespace ghost, which is not defined: its enrollment and waypoint labels are unknown',
+    ]);
+    const why = sim.explain({
+      id: 'x',
+      kind: 'authz',
+      at: 'ztunnel',
+      source: { principal: null, ip: '10.0.0.9' },
+      destination: { ip: '10.0.0.1', port: 80 },
+    });
+    expect(why.hints).toEqual([
+      "port 80 is a service port of this workload's services; ztunnel sees the target port (8080), which is what policy ports compare",
     ]);
   });
 });

@@ -36,22 +36,30 @@ export const analysisCodes = {
   IST0127: {
     name: 'NoMatchingWorkloadsFound',
     level: 'Warning',
-    description: 'A policy with a workload selector selects no workload in its namespace (or, in the root namespace, in the mesh).',
+    description:
+      'A policy with a workload selector selects no workload in its namespace (or, in the root namespace, in the mesh).',
     fix: 'Check the selector labels against the pods; a policy that selects nothing has no effect.',
   },
   'MESH-E0001': {
     name: 'UseWaypointNotAWaypoint',
     level: 'Error',
     description:
-      '`istio.io/use-waypoint` names a Gateway that is not a waypoint (its class is not `istio-waypoint` and it has no HBONE listener on port 15008), so the traffic is not sent to any waypoint and L7 policy and routing are skipped.',
-    fix: 'Point the label at a Gateway of class `istio-waypoint` (`meshctl waypoint apply` or `istioctl waypoint apply` creates one).',
+      '`istio.io/use-waypoint` names a Gateway no controller programs as a waypoint: it is not of class `istio-waypoint`, has no HBONE listener on port 15008 and no status address (istiod accepts any Gateway with a status address, such as a "gateway sandwich"). istiod treats the waypoint as not ready, so the traffic goes to no waypoint and L7 policy and routing are skipped.',
+    fix: "Point the label at a Gateway of class `istio-waypoint` (`istioctl waypoint apply` creates one), or let the Gateway's controller publish its address in `status.addresses`.",
   },
   'MESH-E0002': {
     name: 'WaypointTrafficTypeMismatch',
     level: 'Error',
     description:
-      'A Service (or ServiceEntry) names a waypoint whose `istio.io/waypoint-for` does not accept service-addressed traffic, or a Pod/WorkloadEntry names one that does not accept workload-addressed traffic; the object gets no waypoint.',
+      "A Service or ServiceEntry uses (through its own or its namespace's label) a waypoint whose `istio.io/waypoint-for` does not accept service-addressed traffic, or a Pod/WorkloadEntry labels a waypoint that does not accept workload-addressed traffic; the object gets no waypoint. Pods that inherit a service-only waypoint from their namespace simply have none.",
     fix: 'Set `istio.io/waypoint-for` on the Gateway to `service`, `workload` or `all` to match, or use another waypoint.',
+  },
+  'MESH-E0003': {
+    name: 'WaypointAttachmentDenied',
+    level: 'Error',
+    description:
+      '`istio.io/use-waypoint` names a waypoint in another namespace whose HBONE listener does not allow routes from this namespace (`allowedRoutes.namespaces.from` defaults to `Same`); istiod refuses the attachment and the traffic uses no waypoint.',
+    fix: "On the waypoint Gateway, set the HBONE listener's `allowedRoutes.namespaces.from` to `All`, or to `Selector` with a selector matching this namespace.",
   },
   'MESH-W0001': {
     name: 'ZtunnelAllowRuleDropped',
@@ -98,7 +106,8 @@ export const analysisCodes = {
   'MESH-W0007': {
     name: 'DuplicateAddress',
     level: 'Warning',
-    description: 'Two workloads, or two services, have the same IP address; ztunnel resolves the address to only one of them.',
+    description:
+      'Two workloads, or two services, have the same IP address; ztunnel resolves the address to only one of them.',
     fix: 'Give each pod, WorkloadEntry and Service its own address.',
   },
   'MESH-W0008': {
@@ -113,6 +122,20 @@ export const analysisCodes = {
     description:
       'A policy `targetRef` cannot bind at a waypoint (for example a GatewayClass other than `istio-waypoint`, or one outside the root namespace).',
     fix: 'Target a Service, ServiceEntry or waypoint Gateway in the policy namespace, or GatewayClass `istio-waypoint` from the root namespace.',
+  },
+  'MESH-W0010': {
+    name: 'NamespaceNotDefined',
+    level: 'Warning',
+    description:
+      'Objects live in a namespace the configuration does not define. Enrollment (`istio.io/dataplane-mode`) and waypoint (`istio.io/use-waypoint`) labels are read from the Namespace object, so its pods are treated as outside the mesh and its services use no namespace waypoint.',
+    fix: 'Add the Namespace object with its labels (in a cluster it exists; in a config directory it must be written down).',
+  },
+  'MESH-W0011': {
+    name: 'WaypointNotOnPath',
+    level: 'Warning',
+    description:
+      'A simulated request (`meshctl check`) names a waypoint the service does not use, so real traffic to the service does not pass through it; the result says what that waypoint would do, not what happens.',
+    fix: "Leave `waypoint` out of route requests to use the service's own waypoint, or bind the service to the waypoint with `istio.io/use-waypoint`.",
   },
   'MESH-I0001': {
     name: 'WaypointUnused',
@@ -159,7 +182,13 @@ export interface AnalysisMessage {
   document?: number;
 }
 
-const msg = (code: AnalysisCode, resource: string, message: string, origin: Origin = {}, path?: string): AnalysisMessage => ({
+const msg = (
+  code: AnalysisCode,
+  resource: string,
+  message: string,
+  origin: Origin = {},
+  path?: string,
+): AnalysisMessage => ({
   code,
   level: analysisCodes[code].level,
   name: analysisCodes[code].name,
@@ -182,13 +211,21 @@ const LEVEL_ORDER: Record<AnalysisLevel, number> = { Error: 0, Warning: 1, Info:
 export function analyze(index: AmbientIndex, issues: readonly ConfigIssue[] = []): AnalysisMessage[] {
   const out: AnalysisMessage[] = [];
   for (const i of issues)
-    if (i.severity === 'error') out.push(msg('IST0106', i.resource ?? (i.file ?? 'config'), i.message, i, i.path || undefined));
+    if (i.severity === 'error')
+      out.push(msg('IST0106', i.resource ?? i.file ?? 'config', i.message, i, i.path || undefined));
   const origin = (key: string) => index.object(key)?.origin ?? {};
 
   // Waypoint labels.
   const problem = (resource: string, key: string, p: WaypointProblem | null) => {
     if (!p) return;
-    const code = p.kind === 'missing' ? 'IST0101' : p.kind === 'not-a-waypoint' ? 'MESH-E0001' : 'MESH-E0002';
+    const code =
+      p.kind === 'missing'
+        ? 'IST0101'
+        : p.kind === 'not-a-waypoint'
+          ? 'MESH-E0001'
+          : p.kind === 'attachment-denied'
+            ? 'MESH-E0003'
+            : 'MESH-E0002';
     out.push(msg(code, resource, p.message, origin(key), p.via === 'object' ? 'metadata.labels' : undefined));
   };
   const seen = new Set<string>();
@@ -208,7 +245,13 @@ export function analyze(index: AmbientIndex, issues: readonly ConfigIssue[] = []
     const l = (o.resource.metadata as { labels?: Record<string, string> } | undefined)?.labels ?? {};
     if (l[DATAPLANE_MODE] === 'ambient' && (l[INJECTION] === 'enabled' || l[REVISION] !== undefined))
       out.push(
-        msg('MESH-W0003', `Namespace ${o.name}`, `namespace ${o.name} has ${DATAPLANE_MODE}=ambient and sidecar injection (${l[INJECTION] === 'enabled' ? `${INJECTION}=enabled` : `${REVISION}=${l[REVISION]}`})`, o.origin, 'metadata.labels'),
+        msg(
+          'MESH-W0003',
+          `Namespace ${o.name}`,
+          `namespace ${o.name} has ${DATAPLANE_MODE}=ambient and sidecar injection (${l[INJECTION] === 'enabled' ? `${INJECTION}=enabled` : `${REVISION}=${l[REVISION]}`})`,
+          o.origin,
+          'metadata.labels',
+        ),
       );
   }
 
@@ -221,83 +264,195 @@ export function analyze(index: AmbientIndex, issues: readonly ConfigIssue[] = []
     'ztunnel-unsupported-action': 'MESH-W0006',
     'waypoint-target-invalid': 'MESH-W0009',
   };
-  const security = new Map(index.objects().filter((o) => o.kind === 'AuthorizationPolicy' || o.kind === 'PeerAuthentication' || o.kind === 'RequestAuthentication').map((o) => [`${o.kind}/${o.namespace}/${o.name}`, o]));
+  const security = new Map(
+    index
+      .objects()
+      .filter(
+        (o) =>
+          o.kind === 'AuthorizationPolicy' || o.kind === 'PeerAuthentication' || o.kind === 'RequestAuthentication',
+      )
+      .map((o) => [`${o.kind}/${o.namespace}/${o.name}`, o]),
+  );
   for (const n of authz.notes) {
     const code = noteCode[n.code];
     if (!code) continue;
     const o = security.get(`${n.kind}/${n.policy}`);
-    out.push(msg(code, `${n.kind} ${n.policy}`, n.message, o?.origin ?? {}, n.rule !== undefined ? `spec.rules[${n.rule}]` : undefined));
+    out.push(
+      msg(
+        code,
+        `${n.kind} ${n.policy}`,
+        n.message,
+        o?.origin ?? {},
+        n.rule !== undefined ? `spec.rules[${n.rule}]` : undefined,
+      ),
+    );
   }
 
   // Selector policies that select nothing; targetRefs that point nowhere or at services without a waypoint.
   const workloads = index.workloads();
   const root = index.options.rootNamespace;
   for (const o of security.values()) {
-    const spec = (o.resource as { spec?: { selector?: { matchLabels?: Record<string, string> }; targetRefs?: { group?: string; kind: string; name: string }[]; targetRef?: { group?: string; kind: string; name: string } } }).spec;
+    const spec = (
+      o.resource as {
+        spec?: {
+          selector?: { matchLabels?: Record<string, string> };
+          targetRefs?: { group?: string; kind: string; name: string }[];
+          targetRef?: { group?: string; kind: string; name: string };
+        };
+      }
+    ).spec;
     const sel = spec?.selector?.matchLabels;
     const label = `${o.kind} ${o.namespace}/${o.name}`;
     if (sel && Object.keys(sel).length > 0 && !spec?.targetRefs?.length && !spec?.targetRef) {
-      const any = workloads.some((w) => (o.namespace === root || w.namespace === o.namespace) && selectorMatches(sel, w.labels));
+      const any = workloads.some(
+        (w) => (o.namespace === root || w.namespace === o.namespace) && selectorMatches(sel, w.labels),
+      );
       if (!any)
-        out.push(msg('IST0127', label, `no workload matches the selector ${Object.entries(sel).map(([k, v]) => `${k}=${v}`).join(',')}`, o.origin, 'spec.selector'));
+        out.push(
+          msg(
+            'IST0127',
+            label,
+            `no workload matches the selector ${Object.entries(sel)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(',')}`,
+            o.origin,
+            'spec.selector',
+          ),
+        );
     }
     const refs = spec?.targetRefs ?? (spec?.targetRef ? [spec.targetRef] : []);
     refs.forEach((ref, i) => {
       const path = spec?.targetRefs ? `spec.targetRefs[${i}]` : 'spec.targetRef';
       const group = ref.group ?? '';
-      if ((group === '' || group === 'core') && ref.kind === 'Service') {
-        const s = index.service(o.namespace, ref.name);
-        if (!s || s.kind !== 'Service') out.push(msg('IST0101', label, `targets Service ${o.namespace}/${ref.name}, which does not exist`, o.origin, path));
+      const serviceKind =
+        (group === '' || group === 'core') && ref.kind === 'Service'
+          ? 'Service'
+          : group === 'networking.istio.io' && ref.kind === 'ServiceEntry'
+            ? 'ServiceEntry'
+            : null;
+      if (serviceKind) {
+        const s = index
+          .services()
+          .find((x) => x.kind === serviceKind && x.namespace === o.namespace && x.name === ref.name);
+        const target = `${serviceKind} ${o.namespace}/${ref.name}`;
+        if (!s) out.push(msg('IST0101', label, `targets ${target}, which does not exist`, o.origin, path));
         else if (!s.waypoint && o.kind === 'AuthorizationPolicy')
-          out.push(msg('MESH-W0004', label, `targets Service ${o.namespace}/${ref.name}, which uses no waypoint: nothing enforces this policy`, o.origin, path));
-      } else if (group === 'networking.istio.io' && ref.kind === 'ServiceEntry') {
-        const s = index.service(o.namespace, ref.name);
-        if (!s || s.kind !== 'ServiceEntry') out.push(msg('IST0101', label, `targets ServiceEntry ${o.namespace}/${ref.name}, which does not exist`, o.origin, path));
-        else if (!s.waypoint && o.kind === 'AuthorizationPolicy')
-          out.push(msg('MESH-W0004', label, `targets ServiceEntry ${o.namespace}/${ref.name}, which uses no waypoint: nothing enforces this policy`, o.origin, path));
+          out.push(
+            msg(
+              'MESH-W0004',
+              label,
+              `targets ${target}, which uses no waypoint: nothing enforces this policy`,
+              o.origin,
+              path,
+            ),
+          );
       } else if (group === 'gateway.networking.k8s.io' && ref.kind === 'Gateway') {
-        if (!index.gateway(o.namespace, ref.name)) out.push(msg('IST0101', label, `targets Gateway ${o.namespace}/${ref.name}, which does not exist`, o.origin, path));
+        if (!index.gateway(o.namespace, ref.name))
+          out.push(
+            msg('IST0101', label, `targets Gateway ${o.namespace}/${ref.name}, which does not exist`, o.origin, path),
+          );
       }
     });
   }
 
   // Routing: rules for services without a waypoint, unknown destination hosts, compiler diagnostics.
   const domain = index.options.domainSuffix;
-  const fqdn = (host: string, ns: string) => (host.includes('.') || host.startsWith('*') ? host : `${host}.${ns}.svc.${domain}`);
+  const fqdn = (host: string, ns: string) =>
+    host.includes('.') || host.startsWith('*') ? host : `${host}.${ns}.svc.${domain}`;
   for (const o of index.objects()) {
     const label = `${o.kind} ${o.namespace}/${o.name}`;
     if (o.kind === 'VirtualService') {
-      const spec = (o.resource as { spec?: { hosts?: string[]; gateways?: string[]; http?: { route?: { destination?: { host?: string } }[] }[]; tcp?: { route?: { destination?: { host?: string } }[] }[] } }).spec ?? {};
+      const spec =
+        (
+          o.resource as {
+            spec?: {
+              hosts?: string[];
+              gateways?: string[];
+              http?: { route?: { destination?: { host?: string } }[] }[];
+              tcp?: { route?: { destination?: { host?: string } }[] }[];
+            };
+          }
+        ).spec ?? {};
       const meshBound = !spec.gateways?.length || spec.gateways.includes('mesh');
       if (!meshBound) continue;
       for (const host of spec.hosts ?? []) {
         const services = index.servicesByHost(fqdn(host, o.namespace));
         if (services.length > 0 && services.every((s) => !s.waypoint))
-          out.push(msg('MESH-W0005', label, `routes ${fqdn(host, o.namespace)}, which uses no waypoint: ambient applies VirtualService rules only at waypoints`, o.origin, 'spec.hosts'));
+          out.push(
+            msg(
+              'MESH-W0005',
+              label,
+              `routes ${fqdn(host, o.namespace)}, which uses no waypoint: ambient applies VirtualService rules only at waypoints`,
+              o.origin,
+              'spec.hosts',
+            ),
+          );
       }
       const check = (routes: { route?: { destination?: { host?: string } }[] }[] | undefined, kind: string) =>
         (routes ?? []).forEach((r, i) =>
           (r.route ?? []).forEach((d, j) => {
             const host = d.destination?.host;
             if (host && index.servicesByHost(fqdn(host, o.namespace)).length === 0)
-              out.push(msg('IST0101', label, `destination host ${host} matches no Service or ServiceEntry (requests routed there get 503)`, o.origin, `spec.${kind}[${i}].route[${j}].destination.host`));
+              out.push(
+                msg(
+                  'IST0101',
+                  label,
+                  `destination host ${host} matches no Service or ServiceEntry (requests routed there get 503)`,
+                  o.origin,
+                  `spec.${kind}[${i}].route[${j}].destination.host`,
+                ),
+              );
           }),
         );
       check(spec.http, 'http');
       check(spec.tcp, 'tcp');
     } else if (o.kind === 'HTTPRoute' || o.kind === 'GRPCRoute') {
-      const spec = (o.resource as { spec?: { parentRefs?: { group?: string; kind?: string; name: string; namespace?: string }[]; rules?: { backendRefs?: { group?: string; kind?: string; name: string; namespace?: string }[] }[] } }).spec ?? {};
+      const spec =
+        (
+          o.resource as {
+            spec?: {
+              parentRefs?: { group?: string; kind?: string; name: string; namespace?: string }[];
+              rules?: { backendRefs?: { group?: string; kind?: string; name: string; namespace?: string }[] }[];
+            };
+          }
+        ).spec ?? {};
       (spec.parentRefs ?? []).forEach((p, i) => {
         if (p.kind !== 'Service') return;
         const s = index.service(p.namespace ?? o.namespace, p.name);
-        if (!s) out.push(msg('IST0101', label, `parentRef Service ${p.namespace ?? o.namespace}/${p.name} does not exist`, o.origin, `spec.parentRefs[${i}]`));
-        else if (!s.waypoint) out.push(msg('MESH-W0005', label, `routes Service ${s.namespace}/${s.name}, which uses no waypoint: ambient applies HTTPRoutes only at waypoints`, o.origin, `spec.parentRefs[${i}]`));
+        if (!s)
+          out.push(
+            msg(
+              'IST0101',
+              label,
+              `parentRef Service ${p.namespace ?? o.namespace}/${p.name} does not exist`,
+              o.origin,
+              `spec.parentRefs[${i}]`,
+            ),
+          );
+        else if (!s.waypoint)
+          out.push(
+            msg(
+              'MESH-W0005',
+              label,
+              `routes Service ${s.namespace}/${s.name}, which uses no waypoint: ambient applies HTTPRoutes only at waypoints`,
+              o.origin,
+              `spec.parentRefs[${i}]`,
+            ),
+          );
       });
       (spec.rules ?? []).forEach((r, i) =>
         (r.backendRefs ?? []).forEach((b, j) => {
           if ((b.kind ?? 'Service') !== 'Service' || (b.group ?? '') !== '') return;
           if (!index.service(b.namespace ?? o.namespace, b.name))
-            out.push(msg('IST0101', label, `backendRef Service ${b.namespace ?? o.namespace}/${b.name} does not exist`, o.origin, `spec.rules[${i}].backendRefs[${j}]`));
+            out.push(
+              msg(
+                'IST0101',
+                label,
+                `backendRef Service ${b.namespace ?? o.namespace}/${b.name} does not exist`,
+                o.origin,
+                `spec.rules[${i}].backendRefs[${j}]`,
+              ),
+            );
         }),
       );
     }
@@ -308,40 +463,102 @@ export function analyze(index: AmbientIndex, issues: readonly ConfigIssue[] = []
       if (!s) continue;
       for (const p of s.ports) {
         for (const d of index.routeTable(wp, s, p.port).diagnostics)
-          out.push(msg('MESH-I0002', d.resource ? `route ${d.resource}` : `Service ${s.namespace}/${s.name}`, `${s.hostname}:${p.port} at waypoint ${wp.key}: ${d.message}`, {}, d.path ?? undefined));
+          out.push(
+            msg(
+              'MESH-I0002',
+              d.resource ? `route ${d.resource}` : `Service ${s.namespace}/${s.name}`,
+              `${s.hostname}:${p.port} at waypoint ${wp.key}: ${d.message}`,
+              {},
+              d.path ?? undefined,
+            ),
+          );
       }
     }
     if (wp.services.length === 0 && wp.workloads.length === 0) {
       const o = index.object(`Gateway/${wp.namespace}/${wp.name}`);
-      out.push(msg('MESH-I0001', `Gateway ${wp.key}`, `waypoint ${wp.key} is used by no service or workload`, o?.origin ?? {}));
+      out.push(
+        msg('MESH-I0001', `Gateway ${wp.key}`, `waypoint ${wp.key} is used by no service or workload`, o?.origin ?? {}),
+      );
     }
   }
 
   // Addresses.
   const byIp = new Map<string, string[]>();
-  for (const w of workloads) for (const ip of w.ips) (byIp.get(ip) ?? byIp.set(ip, []).get(ip)!).push(`${w.kind} ${w.namespace}/${w.name}`);
+  for (const w of workloads)
+    for (const ip of w.ips) (byIp.get(ip) ?? byIp.set(ip, []).get(ip)!).push(`${w.kind} ${w.namespace}/${w.name}`);
   for (const [ip, owners] of byIp)
-    if (new Set(owners).size > 1) out.push(msg('MESH-W0007', owners[1]!, `address ${ip} is also used by ${owners[0]}`, {}));
+    if (new Set(owners).size > 1)
+      out.push(msg('MESH-W0007', owners[1]!, `address ${ip} is also used by ${owners[0]}`, {}));
   const vipOwners = new Map<string, ServiceInfo[]>();
   for (const s of index.services()) for (const v of s.vips) (vipOwners.get(v) ?? vipOwners.set(v, []).get(v)!).push(s);
   for (const [vip, owners] of vipOwners) {
     const distinct = [...new Set(owners.map((s) => `${s.kind} ${s.namespace}/${s.name}`))];
-    if (distinct.length > 1) out.push(msg('MESH-W0007', distinct[1]!, `VIP ${vip} is also used by ${distinct[0]}`, origin(owners[1]!.source)));
+    if (distinct.length > 1)
+      out.push(msg('MESH-W0007', distinct[1]!, `VIP ${vip} is also used by ${distinct[0]}`, origin(owners[1]!.source)));
   }
   for (const s of index.services())
-    if (s.allocated && s.vips.length === 0) out.push(msg('MESH-W0008', `${s.kind} ${s.namespace}/${s.name}`, `no address left to allocate for ${s.hostname}`, origin(s.source)));
+    if (s.allocated && s.vips.length === 0)
+      out.push(
+        msg(
+          'MESH-W0008',
+          `${s.kind} ${s.namespace}/${s.name}`,
+          `no address left to allocate for ${s.hostname}`,
+          origin(s.source),
+        ),
+      );
+
+  // Namespaces that hold objects but are not defined (their labels are unknown).
+  const used = new Map<string, number>();
+  for (const o of index.objects())
+    if (
+      o.namespace &&
+      (o.kind === 'Pod' || o.kind === 'Service' || o.kind === 'ServiceEntry' || o.kind === 'WorkloadEntry')
+    )
+      used.set(o.namespace, (used.get(o.namespace) ?? 0) + 1);
+  for (const [ns, count] of used)
+    if (!index.namespaceExists(ns))
+      out.push(
+        msg(
+          'MESH-W0010',
+          `Namespace ${ns}`,
+          `${count} object(s) are in namespace ${ns}, which is not defined: its enrollment and waypoint labels are unknown`,
+        ),
+      );
 
   // Pods: service accounts, capture in namespaces that expect the mesh.
   const nsWithSa = new Set(index.objects('ServiceAccount').map((o) => o.namespace));
   for (const w of workloads) {
     if (w.kind !== 'Pod') continue;
-    if (nsWithSa.has(w.namespace) && w.serviceAccount !== 'default' && !index.serviceAccountExists(w.namespace, w.serviceAccount))
-      out.push(msg('MESH-I0003', `Pod ${w.namespace}/${w.name}`, `service account ${w.namespace}/${w.serviceAccount} is not defined`, origin(w.source), 'spec.serviceAccountName'));
+    if (
+      nsWithSa.has(w.namespace) &&
+      w.serviceAccount !== 'default' &&
+      !index.serviceAccountExists(w.namespace, w.serviceAccount)
+    )
+      out.push(
+        msg(
+          'MESH-I0003',
+          `Pod ${w.namespace}/${w.name}`,
+          `service account ${w.namespace}/${w.serviceAccount} is not defined`,
+          origin(w.source),
+          'spec.serviceAccountName',
+        ),
+      );
     if (!w.captured && index.namespaceLabels(w.namespace)[DATAPLANE_MODE] === 'ambient')
-      out.push(msg('MESH-I0004', `Pod ${w.namespace}/${w.name}`, `not in the ambient mesh: ${w.captureReason}`, origin(w.source)));
+      out.push(
+        msg(
+          'MESH-I0004',
+          `Pod ${w.namespace}/${w.name}`,
+          `not in the ambient mesh: ${w.captureReason}`,
+          origin(w.source),
+        ),
+      );
   }
 
-  return out.sort((a, b) => LEVEL_ORDER[a.level] - LEVEL_ORDER[b.level] || (a.code < b.code ? -1 : a.code > b.code ? 1 : a.resource < b.resource ? -1 : a.resource > b.resource ? 1 : 0));
+  return out.sort(
+    (a, b) =>
+      LEVEL_ORDER[a.level] - LEVEL_ORDER[b.level] ||
+      (a.code < b.code ? -1 : a.code > b.code ? 1 : a.resource < b.resource ? -1 : a.resource > b.resource ? 1 : 0),
+  );
 }
 
 /** docs/analysis.md, generated from `analysisCodes`. */

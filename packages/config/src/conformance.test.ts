@@ -17,15 +17,24 @@ interface CaseMeta {
 }
 
 interface ExpectIndex {
-  workloads?: Record<string, { waypoint?: string | null; captured?: boolean; services?: Record<string, Record<string, number>>; authorizationPolicies?: string[] }>;
+  workloads?: Record<
+    string,
+    {
+      waypoint?: string | null;
+      captured?: boolean;
+      services?: Record<string, Record<string, number>>;
+      authorizationPolicies?: string[];
+    }
+  >;
   services?: Record<string, { waypoint?: string | null; vips?: string[] }>;
   analysis?: string[];
 }
 
 const knownFailures = new Map(
-  ((parse(readFileSync(join(dir, 'known-failures.yaml'), 'utf8')) as { failures?: { case: string; reason: string }[] }).failures ?? []).map(
-    (f) => [f.case, f.reason],
-  ),
+  (
+    (parse(readFileSync(join(dir, 'known-failures.yaml'), 'utf8')) as { failures?: { case: string; reason: string }[] })
+      .failures ?? []
+  ).map((f) => [f.case, f.reason]),
 );
 const seen = new Set<string>();
 const cases = readdirSync(dir, { withFileTypes: true })
@@ -88,20 +97,28 @@ for (const name of cases) {
           const got = index.workload(uid);
           expect(got, `workload ${uid}`).toBeDefined();
           if (w.waypoint !== undefined)
-            expect(got!.waypoint ? `${got!.waypoint.namespace}/${got!.waypoint.name}` : null, `${uid} waypoint`).toBe(w.waypoint);
+            expect(got!.waypoint ? `${got!.waypoint.namespace}/${got!.waypoint.name}` : null, `${uid} waypoint`).toBe(
+              w.waypoint,
+            );
           if (w.captured !== undefined) expect(got!.captured, `${uid} captured`).toBe(w.captured);
           if (w.services)
             expect(
-              Object.fromEntries([...got!.services].map(([k, m]) => [k, Object.fromEntries([...m].map(([a, b]) => [String(a), b]))])),
+              Object.fromEntries(
+                [...got!.services].map(([k, m]) => [k, Object.fromEntries([...m].map(([a, b]) => [String(a), b]))]),
+              ),
               `${uid} services`,
             ).toEqual(w.services);
-          if (w.authorizationPolicies) expect(got!.authorizationPolicies, `${uid} policies`).toEqual(w.authorizationPolicies);
+          if (w.authorizationPolicies)
+            expect(got!.authorizationPolicies, `${uid} policies`).toEqual(w.authorizationPolicies);
         }
         for (const [resourceName, s] of Object.entries(want.services ?? {})) {
           const got = index.services().find((x) => x.resourceName === resourceName);
           expect(got, `service ${resourceName}`).toBeDefined();
           if (s.waypoint !== undefined)
-            expect(got!.waypoint ? `${got!.waypoint.namespace}/${got!.waypoint.name}` : null, `${resourceName} waypoint`).toBe(s.waypoint);
+            expect(
+              got!.waypoint ? `${got!.waypoint.namespace}/${got!.waypoint.name}` : null,
+              `${resourceName} waypoint`,
+            ).toBe(s.waypoint);
           if (s.vips) expect(got!.vips, `${resourceName} vips`).toEqual(s.vips);
         }
         if (want.analysis)

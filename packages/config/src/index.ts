@@ -23,7 +23,13 @@ export {
   type WorkloadEntry,
   type WorkloadEntrySpec,
 } from './resources.js';
-export { formatIssue, validateObject, type ConfigIssue, type ValidateOptions, type ValidationResult } from './validate.js';
+export {
+  formatIssue,
+  validateObject,
+  type ConfigIssue,
+  type ValidateOptions,
+  type ValidationResult,
+} from './validate.js';
 export {
   assertNoErrors,
   CONFIG_EXTENSIONS,
@@ -46,11 +52,13 @@ export {
   type AuthorizationResource,
   type IndexChanges,
   type ServiceInfo,
+  type WaypointConfig,
   type WaypointInfo,
   type WaypointProblem,
   type WaypointRef,
   type WorkloadInfo,
 } from './ambient/index.js';
+export { followStore, type FollowOptions, type IndexFollower } from './ambient/follow.js';
 export * as labels from './ambient/labels.js';
 export {
   analysisCodes,

@@ -80,7 +80,7 @@ export function formatIp(bytes: Uint8Array): string {
   // Compress the longest run of zero groups (RFC 5952).
   let best = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== '0') {
       i++;
       continue;
@@ -144,7 +144,7 @@ export class IpAllocator {
   allocate(key: string): string | null {
     const existing = this.#byKey.get(key);
     if (existing !== undefined) return fromNumber(existing);
-    // Skip the network address and the first usable one (the range's gateway/DNS by convention).
+    // Never the network or the broadcast address.
     const usable = this.#size - 2;
     let offset = fnv1a(key) % usable;
     for (let probes = 0; probes < usable; probes++) {

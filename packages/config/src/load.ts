@@ -26,7 +26,10 @@ export const CONFIG_EXTENSIONS: ReadonlySet<string> = new Set(['.yaml', '.yml', 
  * Splits YAML or JSON text into documents (JSON is YAML). Empty documents are skipped; `kind: List` is flattened.
  * Syntax errors are returned as issues naming the line and column, never thrown.
  */
-export function parseDocuments(text: string, options: { file?: string } = {}): {
+export function parseDocuments(
+  text: string,
+  options: { file?: string } = {},
+): {
   documents: ParsedDocument[];
   issues: ConfigIssue[];
 } {
@@ -61,7 +64,11 @@ export function loadText(text: string, options: { file?: string } & ValidateOpti
   const { documents, issues } = parseDocuments(text, options);
   const objects: ConfigObject[] = [];
   for (const d of documents) {
-    const r = validateObject(d.object, { ...(d.file !== undefined ? { file: d.file } : {}), document: d.document }, options);
+    const r = validateObject(
+      d.object,
+      { ...(d.file !== undefined ? { file: d.file } : {}), document: d.document },
+      options,
+    );
     issues.push(...r.issues);
     if (r.object) objects.push(r.object);
   }

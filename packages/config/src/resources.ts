@@ -103,7 +103,7 @@ export interface ServiceEntry extends Base<'ServiceEntry'> {
     addresses?: string[];
     ports?: ServiceEntryPort[];
     location?: 'MESH_EXTERNAL' | 'MESH_INTERNAL';
-    resolution?: 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN';
+    resolution?: 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN' | 'DYNAMIC_DNS';
     endpoints?: WorkloadEntrySpec[];
     workloadSelector?: { labels?: Record<string, string> };
     exportTo?: string[];
@@ -135,15 +135,7 @@ export interface GatewayClass extends Base<'GatewayClass'> {
 
 /** The kinds @mesh/config validates itself. */
 export type CoreResource =
-  | Namespace
-  | Node
-  | Pod
-  | Service
-  | ServiceAccount
-  | WorkloadEntry
-  | ServiceEntry
-  | Gateway
-  | GatewayClass;
+  Namespace | Node | Pod | Service | ServiceAccount | WorkloadEntry | ServiceEntry | Gateway | GatewayClass;
 
 /** Every kind the index reads. */
 export type MeshResource = CoreResource | SecurityResource | L7Resource;

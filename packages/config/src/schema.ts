@@ -200,7 +200,19 @@ const serviceEntrySpec = obj(
   { required: ['hosts'] },
 );
 
-const gatewayAddress = obj({ type: str, value: { t: 'string', minLength: 1 } }, { required: ['value'] });
+const gatewayAddress = obj(
+  {
+    type: {
+      t: 'string',
+      // The published pattern, alternation precedence included.
+      pattern:
+        /^Hostname|IPAddress|NamedAddress|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/[A-Za-z0-9/\-._~%!$&'()*+,;=:]+$/,
+      patternName: 'Hostname, IPAddress, NamedAddress or a domain-prefixed type',
+    },
+    value: { t: 'string', minLength: 1 },
+  },
+  { required: ['value'] },
+);
 const gatewaySpec = obj(
   {
     gatewayClassName: nameSchema('subdomain'),
@@ -208,11 +220,46 @@ const gatewaySpec = obj(
       obj(
         {
           name: nameSchema('subdomain'),
-          hostname: str,
+          hostname: {
+            t: 'string',
+            pattern: /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
+            patternName: 'a lower-case DNS name, optionally with a leading "*."',
+          },
           port,
-          protocol: { t: 'string', minLength: 1 },
-          tls: any,
-          allowedRoutes: any,
+          protocol: {
+            t: 'string',
+            pattern:
+              /^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?$|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/[A-Za-z0-9]+$/,
+            patternName:
+              'a protocol name (HTTP, HTTPS, TLS, TCP, HBONE, or a domain-prefixed name such as istio.io/PROXY)',
+          },
+          tls: obj(
+            {
+              mode: { t: 'string', enum: ['Terminate', 'Passthrough'] },
+              certificateRefs: list(obj({}, { open: true })),
+              options: strMap,
+            },
+            { open: true },
+          ),
+          allowedRoutes: obj({
+            namespaces: obj({
+              from: { t: 'string', enum: ['All', 'Same', 'Selector', 'None'] },
+              selector: obj({
+                matchLabels: strMap,
+                matchExpressions: list(
+                  obj(
+                    {
+                      key: str,
+                      operator: { t: 'string', enum: ['In', 'NotIn', 'Exists', 'DoesNotExist'] },
+                      values: strList,
+                    },
+                    { required: ['key', 'operator'] },
+                  ),
+                ),
+              }),
+            }),
+            kinds: list(obj({ group: str, kind: { t: 'string', minLength: 1 } }, { required: ['kind'] })),
+          }),
         },
         { required: ['name', 'port', 'protocol'] },
       ),
@@ -249,7 +296,10 @@ export const coreSchemas: Readonly<Record<string, KindSchema>> = {
     metadata: metadataSchema('subdomain'),
     fields: {
       spec: obj({}, { open: true }),
-      status: obj({ addresses: list(obj({ type: str, address: str }, { required: ['type', 'address'] })) }, { open: true }),
+      status: obj(
+        { addresses: list(obj({ type: str, address: str }, { required: ['type', 'address'] })) },
+        { open: true },
+      ),
     },
     namespaced: false,
   },

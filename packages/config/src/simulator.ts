@@ -5,7 +5,13 @@
 import { seededRng } from '@mesh/core';
 import { checkResult, formatExplanation, type CheckResult, type Explanation } from '@mesh/authz';
 import { toRouteResult, type RouteDecision, type RouteResult } from '@mesh/l7';
-import { AmbientIndex, type AmbientIndexOptions, type ServiceInfo, type WaypointInfo, type WorkloadInfo } from './ambient/index.js';
+import {
+  AmbientIndex,
+  type AmbientIndexOptions,
+  type ServiceInfo,
+  type WaypointInfo,
+  type WorkloadInfo,
+} from './ambient/index.js';
 import { analyze, formatMessage, type AnalysisMessage } from './analysis.js';
 import { ConfigError } from './errors.js';
 import { isIp } from './ip.js';
@@ -67,6 +73,8 @@ export interface CheckExplanation {
   /** The destination workload (ztunnel), service and waypoint the request resolved to. */
   resolved: { workload?: string; service?: string; waypoint?: string };
   messages: AnalysisMessage[];
+  /** Facts about the path worth knowing (e.g. which identity ztunnel sees after a waypoint). */
+  hints?: string[];
   /** Human-readable. */
   text: string;
 }
@@ -130,7 +138,11 @@ export class Simulator {
     if (req.at === 'ztunnel') {
       const dest = req.destination;
       if (!dest?.ip || dest.port === undefined)
-        invalid(req, 'destination', 'ztunnel requests need destination.ip (the pod address) and destination.port (the target port)');
+        invalid(
+          req,
+          'destination',
+          'ztunnel requests need destination.ip (the pod address) and destination.port (the target port)',
+        );
       const w = this.#workloadAt(req, dest.ip);
       resources.add(`${w.kind} ${w.namespace}/${w.name}`);
       if (!w.captured) {
@@ -138,7 +150,7 @@ export class Simulator {
           id: req.id,
           decision: 'allow',
           policy: null,
-          reason: `destination ${w.kind} ${w.namespace}/${w.name} is not in the ambient mesh (${w.captureReason}): ztunnel does not enforce policy for it`,
+          reason: `destination ${w.kind} ${w.namespace}/${w.name} is not in the ambient mesh, so ztunnel does not enforce policy for it: ${w.captureReason}`,
         };
         return this.#done(result, { resolved: { workload: w.uid }, messages: this.#relevant(resources) });
       }
@@ -152,9 +164,32 @@ export class Simulator {
       for (const t of e.evaluated) resources.add(`AuthorizationPolicy ${t.policy}`);
       for (const n of e.notes) resources.add(`${n.kind} ${n.policy}`);
       if (w.waypoint) resources.add(`Gateway ${w.waypoint.namespace}/${w.waypoint.name}`);
+      // Which identity ztunnel sees depends on the path: through a waypoint it is the waypoint's.
+      const hints: string[] = [];
+      for (const name of w.services.keys()) {
+        const s = this.index.services().find((x) => x.resourceName === name);
+        if (s?.waypoint) {
+          const wp = this.index.waypoint(s.waypoint.namespace, s.waypoint.name);
+          if (wp)
+            hints.push(
+              `traffic to ${s.hostname} passes waypoint ${wp.key} first; ztunnel then sees the waypoint's identity ${wp.identity}, not the client's`,
+            );
+        }
+      }
+      const targets = new Set([...w.services.values()].flatMap((m) => [...m.values()]));
+      const servicePorts = new Set([...w.services.values()].flatMap((m) => [...m.keys()]));
+      if (targets.size > 0 && !targets.has(dest.port!) && servicePorts.has(dest.port!))
+        hints.push(
+          `port ${dest.port} is a service port of this workload's services; ztunnel sees the target port (${[...targets].sort((a, b) => a - b).join(', ')}), which is what policy ports compare`,
+        );
+      if (w.waypoint) {
+        const wp = this.index.waypoint(w.waypoint.namespace, w.waypoint.name);
+        if (wp)
+          hints.push(`traffic to the pod's own address passes waypoint ${wp.key}; ztunnel then sees ${wp.identity}`);
+      }
       return this.#done(
         { ...checkResult(e, req.id), id: req.id },
-        { authz: e, resolved: { workload: w.uid }, messages: this.#relevant(resources) },
+        { authz: e, resolved: { workload: w.uid }, messages: this.#relevant(resources), hints },
       );
     }
     const wp = this.#waypoint(req, req.waypoint);
@@ -184,10 +219,15 @@ export class Simulator {
     const wp = this.#waypoint(req, ref);
     const port = req.service.port;
     if (!svc.ports.some((p) => p.port === port))
-      invalid(req, 'service.port', `${svc.kind} ${svc.namespace}/${svc.name} has no port ${port} (ports: ${svc.ports.map((p) => p.port).join(', ') || 'none'})`);
+      invalid(
+        req,
+        'service.port',
+        `${svc.kind} ${svc.namespace}/${svc.name} has no port ${port} (ports: ${svc.ports.map((p) => p.port).join(', ') || 'none'})`,
+      );
     const resources = new Set([`Gateway ${wp.key}`, `${svc.kind} ${svc.namespace}/${svc.name}`]);
     const extra: AnalysisMessage[] = [];
-    if (!(svc.waypoint && svc.waypoint.namespace === wp.namespace && svc.waypoint.name === wp.name)) extra.push(notThrough(svc, wp));
+    if (!(svc.waypoint && svc.waypoint.namespace === wp.namespace && svc.waypoint.name === wp.name))
+      extra.push(notThrough(svc, wp));
     const resolved = { waypoint: wp.key, service: svc.resourceName };
     const authority = req.http.authority ?? req.http.host ?? `${svc.hostname}:${port}`;
 
@@ -216,7 +256,12 @@ export class Simulator {
       ...(req.http.headers ? { headers: lowerKeys(req.http.headers) } : {}),
       port,
       ...(req.source?.namespace !== undefined || req.source?.labels !== undefined
-        ? { source: { ...(req.source.namespace !== undefined ? { namespace: req.source.namespace } : {}), ...(req.source.labels ? { labels: req.source.labels } : {}) } }
+        ? {
+            source: {
+              ...(req.source.namespace !== undefined ? { namespace: req.source.namespace } : {}),
+              ...(req.source.labels ? { labels: req.source.labels } : {}),
+            },
+          }
         : {}),
       ...(req.http.jwtClaims ? { jwtClaims: req.http.jwtClaims } : {}),
     };
@@ -224,20 +269,33 @@ export class Simulator {
     const rendered = toRouteResult(decision, request);
     for (const r of table.routes) if (r.resource) resources.add(`${r.kind} ${r.resource}`);
     const result = orderRouteResult({ id: req.id, ...rendered } as RouteCheckResult);
-    return this.#done(result, { authz: e, route: decision, resolved, messages: [...this.#relevant(resources), ...extra] });
+    return this.#done(result, {
+      authz: e,
+      route: decision,
+      resolved,
+      messages: [...this.#relevant(resources), ...extra],
+    });
   }
 
-  #done(
-    result: CheckResultLine,
-    parts: Omit<CheckExplanation, 'result' | 'text'>,
-  ): CheckExplanation {
+  #done(result: CheckResultLine, parts: Omit<CheckExplanation, 'result' | 'text'>): CheckExplanation {
     const lines: string[] = [];
     if ('decision' in result) lines.push(`${result.id}: ${result.decision.toUpperCase()} ${result.reason}`);
-    else lines.push(`${result.id}: ${result.status}${result.route !== null ? ` via route ${result.route}` : ''} ${result.reason}`);
+    else
+      lines.push(
+        `${result.id}: ${result.status}${result.route !== null ? ` via route ${result.route}` : ''} ${result.reason}`,
+      );
     if (parts.resolved.workload) lines.push(`  destination workload: ${parts.resolved.workload}`);
     if (parts.resolved.service) lines.push(`  service: ${parts.resolved.service}`);
     if (parts.resolved.waypoint) lines.push(`  waypoint: ${parts.resolved.waypoint}`);
-    if (parts.authz) lines.push(...formatExplanation(parts.authz).split('\n').map((l) => `  ${l}`));
+    if (parts.authz)
+      lines.push(
+        ...formatExplanation(parts.authz)
+          .split('\n')
+          .map((l) => `  ${l}`),
+      );
+    const rank = { Error: 0, Warning: 1, Info: 2 } as const;
+    parts.messages.sort((a, b) => rank[a.level] - rank[b.level] || (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
+    for (const h of parts.hints ?? []) lines.push(`  hint: ${h}`);
     for (const m of parts.messages) lines.push(`  ${formatMessage(m)}`);
     return { result, ...parts, text: lines.join('\n') };
   }
@@ -254,7 +312,14 @@ export class Simulator {
       this.index.authorizer.waypoint.explain({
         waypoint: { name: wp.name, namespace: wp.namespace },
         ...(svc
-          ? { service: { name: svc.name, namespace: svc.namespace, kind: svc.kind, ...(port !== undefined ? { port } : {}) } }
+          ? {
+              service: {
+                name: svc.name,
+                namespace: svc.namespace,
+                kind: svc.kind,
+                ...(port !== undefined ? { port } : {}),
+              },
+            }
           : {}),
         source,
         ...(http
@@ -308,7 +373,7 @@ export class Simulator {
       req,
       'waypoint',
       gw
-        ? `Gateway ${ref.namespace}/${ref.name} is not a waypoint (class ${gw.spec.gatewayClassName}, no HBONE listener on 15008)`
+        ? `Gateway ${ref.namespace}/${ref.name} is not a waypoint (class ${gw.spec.gatewayClassName}, no HBONE listener on 15008, no status address)`
         : `no waypoint Gateway ${ref.namespace}/${ref.name} in the config`,
     );
   }
@@ -329,7 +394,22 @@ export class Simulator {
   }
 }
 
-const ROUTE_KEYS = ['id', 'status', 'upstreamCalled', 'route', 'backend', 'backends', 'upstream', 'response', 'redirect', 'fault', 'retryPolicy', 'timeout', 'mirrors', 'reason'];
+const ROUTE_KEYS = [
+  'id',
+  'status',
+  'upstreamCalled',
+  'route',
+  'backend',
+  'backends',
+  'upstream',
+  'response',
+  'redirect',
+  'fault',
+  'retryPolicy',
+  'timeout',
+  'mirrors',
+  'reason',
+];
 
 /** The contract's key order (JSON consumers do not care; people reading the lines do). */
 function orderRouteResult(r: RouteCheckResult): RouteCheckResult {
@@ -341,9 +421,9 @@ function orderRouteResult(r: RouteCheckResult): RouteCheckResult {
 
 function notThrough(svc: ServiceInfo, wp: WaypointInfo): AnalysisMessage {
   return {
-    code: 'MESH-W0005',
+    code: 'MESH-W0011',
     level: 'Warning',
-    name: 'RoutesWithoutWaypoint',
+    name: 'WaypointNotOnPath',
     resource: `${svc.kind} ${svc.namespace}/${svc.name}`,
     message: svc.waypoint
       ? `${svc.kind} ${svc.namespace}/${svc.name} uses waypoint ${svc.waypoint.namespace}/${svc.waypoint.name}, not ${wp.key}: real traffic does not pass through ${wp.key}`
@@ -359,9 +439,13 @@ function lowerKeys(h: Record<string, string | string[]>): Record<string, string 
 
 function invalid(req: { id?: unknown } | null, path: string, message: string): never {
   const id = req && typeof req.id === 'string' ? req.id : undefined;
-  throw new ConfigError('ERR_CONFIG_INVALID_REQUEST', `${id !== undefined ? `request ${id}: ` : ''}${path ? `${path}: ` : ''}${message}`, {
-    details: { ...(id !== undefined ? { id } : {}), path },
-  });
+  throw new ConfigError(
+    'ERR_CONFIG_INVALID_REQUEST',
+    `${id !== undefined ? `request ${id}: ` : ''}${path ? `${path}: ` : ''}${message}`,
+    {
+      details: { ...(id !== undefined ? { id } : {}), path },
+    },
+  );
 }
 
 // ------------------------------------------------------------------------------------------ request validation
@@ -376,6 +460,18 @@ export function parseCheckRequest(input: unknown): CheckRequest {
     if (!cond) invalid(r, path, what);
   };
   need(typeof r.id === 'string' && r.id.length > 0, 'id', 'must be a non-empty string');
+  // Unknown keys are errors: a misspelled "http" would otherwise silently turn a request into a TCP connection.
+  const only = (o: unknown, path: string, keys: readonly string[]) => {
+    if (!isObject(o)) return;
+    for (const k of Object.keys(o))
+      if (!keys.includes(k)) invalid(r, path ? `${path}.${k}` : k, `unknown field (expected ${keys.join(', ')})`);
+  };
+  only(r, '', ['id', 'kind', 'at', 'waypoint', 'service', 'source', 'destination', 'http']);
+  only(r.waypoint, 'waypoint', ['name', 'namespace']);
+  only(r.service, 'service', ['name', 'namespace', 'port']);
+  only(r.source, 'source', ['principal', 'ip', 'namespace', 'labels']);
+  only(r.destination, 'destination', ['ip', 'port']);
+  only(r.http, 'http', ['method', 'host', 'authority', 'path', 'headers', 'jwtClaims']);
   need(r.kind === 'authz' || r.kind === 'route', 'kind', 'must be "authz" or "route"');
   const ref = (v: unknown, path: string, port: 'required' | 'optional' | 'none') => {
     need(isObject(v), path, 'must be an object with name and namespace');
@@ -383,23 +479,37 @@ export function parseCheckRequest(input: unknown): CheckRequest {
     need(typeof o.name === 'string' && o.name !== '', `${path}.name`, 'must be a non-empty string');
     need(typeof o.namespace === 'string' && o.namespace !== '', `${path}.namespace`, 'must be a non-empty string');
     if (port === 'required' || o.port !== undefined)
-      need(Number.isInteger(o.port) && (o.port as number) > 0 && (o.port as number) < 65536, `${path}.port`, 'must be a port number');
+      need(
+        Number.isInteger(o.port) && (o.port as number) > 0 && (o.port as number) < 65536,
+        `${path}.port`,
+        'must be a port number',
+      );
   };
   const http = (v: unknown, path: string) => {
     need(isObject(v), path, 'must be an object with method and path');
     const h = v as Record<string, unknown>;
     need(typeof h.method === 'string' && h.method !== '', `${path}.method`, 'must be a non-empty string');
     need(typeof h.path === 'string' && h.path.startsWith('/'), `${path}.path`, 'must be a string starting with "/"');
-    for (const k of ['host', 'authority'] as const) if (h[k] !== undefined) need(typeof h[k] === 'string', `${path}.${k}`, 'must be a string');
+    for (const k of ['host', 'authority'] as const)
+      if (h[k] !== undefined) need(typeof h[k] === 'string', `${path}.${k}`, 'must be a string');
     if (h.headers !== undefined) {
       need(isObject(h.headers), `${path}.headers`, 'must be an object of header name to string');
       for (const [k, val] of Object.entries(h.headers as object))
-        need(typeof val === 'string' || (Array.isArray(val) && val.every((x) => typeof x === 'string')), `${path}.headers.${k}`, 'must be a string or a list of strings');
+        need(
+          typeof val === 'string' || (Array.isArray(val) && val.every((x) => typeof x === 'string')),
+          `${path}.headers.${k}`,
+          'must be a string or a list of strings',
+        );
     }
-    if (h.jwtClaims !== undefined && h.jwtClaims !== null) need(isObject(h.jwtClaims), `${path}.jwtClaims`, 'must be an object');
+    if (h.jwtClaims !== undefined && h.jwtClaims !== null)
+      need(isObject(h.jwtClaims), `${path}.jwtClaims`, 'must be an object');
   };
   const principal = (v: unknown, path: string) =>
-    need(v === null || (typeof v === 'string' && v !== ''), path, 'must be a SPIFFE identity string (`cluster.local/ns/<ns>/sa/<sa>`) or null for plaintext');
+    need(
+      v === null || (typeof v === 'string' && v !== ''),
+      path,
+      'must be a SPIFFE identity string (`cluster.local/ns/<ns>/sa/<sa>`) or null for plaintext',
+    );
   if (r.kind === 'authz') {
     need(r.at === 'ztunnel' || r.at === 'waypoint', 'at', 'must be "ztunnel" or "waypoint"');
     need(isObject(r.source), 'source', 'must be an object with principal and ip');
@@ -411,14 +521,19 @@ export function parseCheckRequest(input: unknown): CheckRequest {
       need(isObject(r.destination), 'destination', 'must be an object with ip and port');
       const d = r.destination as Record<string, unknown>;
       need(typeof d.ip === 'string' && isIp(d.ip), 'destination.ip', 'must be an IP address');
-      need(Number.isInteger(d.port) && (d.port as number) > 0 && (d.port as number) < 65536, 'destination.port', 'must be a port number');
+      need(
+        Number.isInteger(d.port) && (d.port as number) > 0 && (d.port as number) < 65536,
+        'destination.port',
+        'must be a port number',
+      );
     } else {
       ref(r.waypoint, 'waypoint', 'none');
       if (r.service !== undefined) ref(r.service, 'service', 'optional');
       if (r.destination !== undefined) need(isObject(r.destination), 'destination', 'must be an object');
     }
     if (r.http !== undefined) http(r.http, 'http');
-    if (r.http !== undefined && r.at === 'ztunnel') invalid(r, 'http', 'ztunnel sees connections, not HTTP requests: drop "http" or ask at the waypoint');
+    if (r.http !== undefined && r.at === 'ztunnel')
+      invalid(r, 'http', 'ztunnel sees connections, not HTTP requests: drop "http" or ask at the waypoint');
   } else {
     ref(r.service, 'service', 'required');
     if (r.waypoint !== undefined) ref(r.waypoint, 'waypoint', 'none');

@@ -48,7 +48,16 @@ metadata: {name: d}
       expect.stringMatching(/^mesh\.yaml#4 VirtualService shop\/v: spec\.http\[0\]\.route\[0\]\.weight: /),
       'mesh.yaml#5 Deployment default/d: kind: apps/v1 Deployment is not a kind the ambient index reads: ignored',
     ]);
-    expect(issues.map((i) => i.severity)).toEqual(['error', 'warning', 'error', 'error', 'error', 'error', 'error', 'warning']);
+    expect(issues.map((i) => i.severity)).toEqual([
+      'error',
+      'warning',
+      'error',
+      'error',
+      'error',
+      'error',
+      'error',
+      'warning',
+    ]);
   });
 
   it('reports YAML syntax errors with line and column, and flattens kind: List', () => {

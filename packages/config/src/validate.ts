@@ -31,6 +31,15 @@ export interface ValidationResult {
 
 const SECURITY_KINDS = new Set(['AuthorizationPolicy', 'PeerAuthentication', 'RequestAuthentication']);
 
+/** The versions @mesh/l7 reads, for the message when a document uses another. */
+const ENGINE_VERSIONS: Record<string, string[]> = {
+  VirtualService: ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'],
+  DestinationRule: ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'],
+  HTTPRoute: ['gateway.networking.k8s.io/v1', 'gateway.networking.k8s.io/v1beta1'],
+  GRPCRoute: ['gateway.networking.k8s.io/v1', 'gateway.networking.k8s.io/v1alpha2'],
+  TCPRoute: ['gateway.networking.k8s.io/v1alpha2'],
+};
+
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** `file#document Kind ns/name path: message`: how CLIs print an issue. */
@@ -52,7 +61,11 @@ export function validateObject(input: unknown, origin: Origin = {}, options: Val
     ...(origin.document !== undefined ? { document: origin.document } : {}),
   };
   if (!isObject(input)) {
-    return { issues: [{ severity: 'error', path: '', message: 'a document must be a mapping with apiVersion and kind', ...at }] };
+    return {
+      issues: [
+        { severity: 'error', path: '', message: 'a document must be a mapping with apiVersion and kind', ...at },
+      ],
+    };
   }
   const kind = input.kind;
   const apiVersion = input.apiVersion;
@@ -62,7 +75,8 @@ export function validateObject(input: unknown, origin: Origin = {}, options: Val
     const issues: ConfigIssue[] = [];
     if (typeof apiVersion !== 'string')
       issues.push({ severity: 'error', path: 'apiVersion', message: 'is required (a string)', ...at });
-    if (typeof kind !== 'string') issues.push({ severity: 'error', path: 'kind', message: 'is required (a string)', ...at });
+    if (typeof kind !== 'string')
+      issues.push({ severity: 'error', path: 'kind', message: 'is required (a string)', ...at });
     return { issues };
   }
   const namespaced = !CLUSTER_SCOPED.has(kind);
@@ -90,12 +104,12 @@ export function validateObject(input: unknown, origin: Origin = {}, options: Val
   } else if (coreSchemas[kind] && coreSchemas[kind].apiVersions.includes(apiVersion)) {
     issues = validateCore(kind, doc).map(tag);
   } else {
-    const known = coreSchemas[kind]?.apiVersions ?? (kind === 'HTTPRoute' || kind === 'VirtualService' ? ['see @mesh/l7'] : null);
+    const known = coreSchemas[kind]?.apiVersions ?? ENGINE_VERSIONS[kind] ?? null;
     const message =
       kind === 'Gateway' && apiVersion.startsWith('networking.istio.io/')
         ? 'Istio ingress/egress Gateways (networking.istio.io) are not part of the ambient index: ignored; waypoints are gateway.networking.k8s.io Gateways of class istio-waypoint'
         : known
-          ? `apiVersion ${apiVersion} is not one mesh reads for ${kind} (expected ${known.join(', ')}): ignored`
+          ? `${apiVersion} is not a version mesh reads for ${kind} (expected ${known.join(', ')}): ignored`
           : `${apiVersion} ${kind} is not a kind the ambient index reads: ignored`;
     return { issues: [tag({ severity: 'warning', path: known ? 'apiVersion' : 'kind', message })] };
   }
@@ -141,7 +155,8 @@ const warning = (path: string, message: string): Issue => ({ severity: 'warning'
 const join = (path: string, field: string) => (path ? `${path}.${field}` : field);
 const member = (path: string, key: string) =>
   /^[A-Za-z_][A-Za-z0-9_-]*$/.test(key) ? join(path, key) : `${path}[${JSON.stringify(key)}]`;
-const typeOf = (v: unknown) => (Array.isArray(v) ? 'a list' : v === null ? 'null' : typeof v === 'object' ? 'a mapping' : `a ${typeof v}`);
+const typeOf = (v: unknown) =>
+  Array.isArray(v) ? 'a list' : v === null ? 'null' : typeof v === 'object' ? 'a mapping' : `a ${typeof v}`;
 
 function walk(schema: Schema, value: unknown, path: string, issues: Issue[]): void {
   if (value === null || value === undefined) return;
@@ -155,13 +170,17 @@ function walk(schema: Schema, value: unknown, path: string, issues: Issue[]): vo
       if (schema.minLength !== undefined && value.length < schema.minLength)
         issues.push(error(path, `must have at least ${schema.minLength} character(s)`));
       if (schema.pattern && !schema.pattern.test(value))
-        issues.push(error(path, `must be ${schema.patternName ?? String(schema.pattern)}, got ${JSON.stringify(value)}`));
+        issues.push(
+          error(path, `must be ${schema.patternName ?? String(schema.pattern)}, got ${JSON.stringify(value)}`),
+        );
       return;
     case 'int':
       if (typeof value !== 'number' || !Number.isInteger(value))
         return void issues.push(error(path, `must be an integer, got ${typeOf(value)}`));
-      if (schema.min !== undefined && value < schema.min) issues.push(error(path, `must be >= ${schema.min}, got ${value}`));
-      if (schema.max !== undefined && value > schema.max) issues.push(error(path, `must be <= ${schema.max}, got ${value}`));
+      if (schema.min !== undefined && value < schema.min)
+        issues.push(error(path, `must be >= ${schema.min}, got ${value}`));
+      if (schema.max !== undefined && value > schema.max)
+        issues.push(error(path, `must be <= ${schema.max}, got ${value}`));
       return;
     case 'bool':
       if (typeof value !== 'boolean') issues.push(error(path, `must be true or false, got ${typeOf(value)}`));
@@ -207,7 +226,10 @@ function uniqueNames(items: { name?: unknown }[] | undefined, path: string, what
   (items ?? []).forEach((item, i) => {
     if (item.name === undefined) return;
     const first = seen.get(item.name);
-    if (first !== undefined) issues.push(error(`${path}[${i}].name`, `duplicate ${what} name ${JSON.stringify(item.name)} (also ${path}[${first}])`));
+    if (first !== undefined)
+      issues.push(
+        error(`${path}[${i}].name`, `duplicate ${what} name ${JSON.stringify(item.name)} (also ${path}[${first}])`),
+      );
     else seen.set(item.name, i);
   });
 }
@@ -218,7 +240,8 @@ const semantic: Record<string, (doc: Doc, issues: Issue[]) => void> = {
     if (st.podIP !== undefined && st.podIP !== '' && !isIp(st.podIP))
       issues.push(error('status.podIP', `must be an IP address, got ${JSON.stringify(st.podIP)}`));
     (st.podIPs ?? []).forEach((p: { ip: string }, i: number) => {
-      if (!isIp(p.ip)) issues.push(error(`status.podIPs[${i}].ip`, `must be an IP address, got ${JSON.stringify(p.ip)}`));
+      if (!isIp(p.ip))
+        issues.push(error(`status.podIPs[${i}].ip`, `must be an IP address, got ${JSON.stringify(p.ip)}`));
     });
     if (st.podIP && st.podIPs?.length && st.podIPs[0].ip !== st.podIP)
       issues.push(error('status.podIPs[0].ip', `must equal status.podIP (${st.podIP})`));
@@ -234,17 +257,26 @@ const semantic: Record<string, (doc: Doc, issues: Issue[]) => void> = {
     const seen = new Map<string, number>();
     ports.forEach((p, i) => {
       const key = `${p.port}/${p.protocol ?? 'TCP'}`;
-      if (seen.has(key)) issues.push(error(`spec.ports[${i}].port`, `duplicate port ${key} (also spec.ports[${seen.get(key)}])`));
+      if (seen.has(key))
+        issues.push(error(`spec.ports[${i}].port`, `duplicate port ${key} (also spec.ports[${seen.get(key)}])`));
       else seen.set(key, i);
       if (typeof p.targetPort === 'number' && (p.targetPort < 1 || p.targetPort > 65535))
         issues.push(error(`spec.ports[${i}].targetPort`, `must be between 1 and 65535, got ${p.targetPort}`));
       if (typeof p.targetPort === 'string' && !/^\d+$/.test(p.targetPort) && !IANA_SVC_NAME.test(p.targetPort))
-        issues.push(error(`spec.ports[${i}].targetPort`, `must be a port number or an IANA service name (at most 15 lower-case letters, digits and "-"), got ${JSON.stringify(p.targetPort)}`));
+        issues.push(
+          error(
+            `spec.ports[${i}].targetPort`,
+            `must be a port number or an IANA service name (at most 15 lower-case letters, digits and "-"), got ${JSON.stringify(p.targetPort)}`,
+          ),
+        );
     });
     if (spec.clusterIP !== undefined && spec.clusterIP !== '' && spec.clusterIP !== 'None' && !isIp(spec.clusterIP))
-      issues.push(error('spec.clusterIP', `must be an IP address, "None" or empty, got ${JSON.stringify(spec.clusterIP)}`));
+      issues.push(
+        error('spec.clusterIP', `must be an IP address, "None" or empty, got ${JSON.stringify(spec.clusterIP)}`),
+      );
     (spec.clusterIPs ?? []).forEach((ip: string, i: number) => {
-      if (ip !== 'None' && !isIp(ip)) issues.push(error(`spec.clusterIPs[${i}]`, `must be an IP address, got ${JSON.stringify(ip)}`));
+      if (ip !== 'None' && !isIp(ip))
+        issues.push(error(`spec.clusterIPs[${i}]`, `must be an IP address, got ${JSON.stringify(ip)}`));
     });
     if (spec.type === 'ExternalName' && !spec.externalName)
       issues.push(error('spec.externalName', 'is required when spec.type is ExternalName'));
@@ -256,18 +288,30 @@ const semantic: Record<string, (doc: Doc, issues: Issue[]) => void> = {
     const spec = doc.spec;
     (spec.hosts as string[]).forEach((h, i) => {
       if (h === '*') issues.push(error(`spec.hosts[${i}]`, 'the wildcard "*" alone is not allowed'));
-      else if (!HOST.test(h)) issues.push(error(`spec.hosts[${i}]`, `must be a DNS name, optionally with a leading "*.", got ${JSON.stringify(h)}`));
+      else if (!HOST.test(h))
+        issues.push(
+          error(`spec.hosts[${i}]`, `must be a DNS name, optionally with a leading "*.", got ${JSON.stringify(h)}`),
+        );
     });
     (spec.addresses ?? []).forEach((a: string, i: number) => {
-      if (!parseCidr(a)) issues.push(error(`spec.addresses[${i}]`, `must be an IP address or CIDR, got ${JSON.stringify(a)}`));
+      if (!parseCidr(a))
+        issues.push(error(`spec.addresses[${i}]`, `must be an IP address or CIDR, got ${JSON.stringify(a)}`));
     });
     uniqueNames(spec.ports, 'spec.ports', 'port', issues);
     const numbers = new Map<number, number>();
     (spec.ports ?? []).forEach((p: Doc, i: number) => {
-      if (numbers.has(p.number)) issues.push(error(`spec.ports[${i}].number`, `duplicate port ${p.number} (also spec.ports[${numbers.get(p.number)}])`));
+      if (numbers.has(p.number))
+        issues.push(
+          error(`spec.ports[${i}].number`, `duplicate port ${p.number} (also spec.ports[${numbers.get(p.number)}])`),
+        );
       else numbers.set(p.number, i);
       if (p.protocol !== undefined && !PROTOCOLS.has(String(p.protocol).toUpperCase()))
-        issues.push(error(`spec.ports[${i}].protocol`, `must be one of ${[...PROTOCOLS].join(', ')}, got ${JSON.stringify(p.protocol)}`));
+        issues.push(
+          error(
+            `spec.ports[${i}].protocol`,
+            `must be one of ${[...PROTOCOLS].join(', ')}, got ${JSON.stringify(p.protocol)}`,
+          ),
+        );
     });
     if (spec.workloadSelector && spec.endpoints?.length)
       issues.push(error('spec.workloadSelector', 'cannot be combined with spec.endpoints'));
@@ -275,13 +319,20 @@ const semantic: Record<string, (doc: Doc, issues: Issue[]) => void> = {
     (spec.endpoints ?? []).forEach((e: Doc, i: number) => {
       workloadEntryRules(e, `spec.endpoints[${i}]`, issues, false);
       if (resolution === 'STATIC' && e.address && !isIp(e.address) && !String(e.address).startsWith('unix://'))
-        issues.push(error(`spec.endpoints[${i}].address`, `must be an IP address with resolution STATIC, got ${JSON.stringify(e.address)}`));
+        issues.push(
+          error(
+            `spec.endpoints[${i}].address`,
+            `must be an IP address with resolution STATIC, got ${JSON.stringify(e.address)}`,
+          ),
+        );
       for (const name of Object.keys(e.ports ?? {}))
         if (!(spec.ports ?? []).some((p: Doc) => p.name === name))
           issues.push(warning(`spec.endpoints[${i}].ports.${name}`, `names no port of spec.ports (ignored)`));
     });
-    if (resolution === 'STATIC' && !spec.workloadSelector && !(spec.endpoints?.length))
-      issues.push(warning('spec.endpoints', 'a STATIC ServiceEntry without endpoints or workloadSelector has no endpoints'));
+    if (resolution === 'STATIC' && !spec.workloadSelector && !spec.endpoints?.length)
+      issues.push(
+        warning('spec.endpoints', 'a STATIC ServiceEntry without endpoints or workloadSelector has no endpoints'),
+      );
     if (spec.addresses?.length && (spec.hosts as string[]).some((h) => h.startsWith('*')) && resolution === 'NONE') {
       // Allowed by Istio; nothing to say.
     }
@@ -291,7 +342,21 @@ const semantic: Record<string, (doc: Doc, issues: Issue[]) => void> = {
   },
 };
 
-const PROTOCOLS = new Set(['HTTP', 'HTTPS', 'GRPC', 'GRPC-WEB', 'HTTP2', 'MONGO', 'TCP', 'TLS', 'UDP', 'REDIS', 'MYSQL', 'THRIFT', 'HBONE']);
+const PROTOCOLS = new Set([
+  'HTTP',
+  'HTTPS',
+  'GRPC',
+  'GRPC-WEB',
+  'HTTP2',
+  'MONGO',
+  'TCP',
+  'TLS',
+  'UDP',
+  'REDIS',
+  'MYSQL',
+  'THRIFT',
+  'HBONE',
+]);
 
 function workloadEntryRules(spec: Doc | undefined, path: string, issues: Issue[], standalone: boolean): void {
   if (!spec) return;
@@ -299,7 +364,14 @@ function workloadEntryRules(spec: Doc | undefined, path: string, issues: Issue[]
   if ((addr === undefined || addr === '') && standalone && !spec.network)
     issues.push(error(join(path, 'address'), 'is required unless network is set'));
   if (typeof addr === 'string' && addr !== '' && !isIp(addr) && !addr.startsWith('unix://') && !HOST.test(addr))
-    issues.push(error(join(path, 'address'), `must be an IP address, a hostname or unix://<path>, got ${JSON.stringify(addr)}`));
+    issues.push(
+      error(join(path, 'address'), `must be an IP address, a hostname or unix://<path>, got ${JSON.stringify(addr)}`),
+    );
   if (standalone && typeof addr === 'string' && addr !== '' && !isIp(addr))
-    issues.push(warning(join(path, 'address'), 'is not an IP address: ztunnel reaches WorkloadEntries by IP only, so this one gets no address'));
+    issues.push(
+      warning(
+        join(path, 'address'),
+        'is not an IP address: ztunnel reaches WorkloadEntries by IP only, so this one gets no address',
+      ),
+    );
 }

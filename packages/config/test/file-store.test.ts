@@ -22,7 +22,11 @@ afterEach(async () => {
 });
 
 /** The next batch that satisfies `until`, within a bounded time (generous: the machine is shared). */
-async function next(it: AsyncIterator<ConfigBatch>, until: (b: ConfigBatch) => boolean, ms = 15_000): Promise<ConfigBatch> {
+async function next(
+  it: AsyncIterator<ConfigBatch>,
+  until: (b: ConfigBatch) => boolean,
+  ms = 15_000,
+): Promise<ConfigBatch> {
   const deadline = Date.now() + ms;
   for (;;) {
     const left = deadline - Date.now();
@@ -30,7 +34,9 @@ async function next(it: AsyncIterator<ConfigBatch>, until: (b: ConfigBatch) => b
     let timer: ReturnType<typeof setTimeout> | undefined;
     const r = await Promise.race([
       it.next(),
-      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('no matching batch in time')), left))),
+      new Promise<never>(
+        (_, reject) => (timer = setTimeout(() => reject(new Error('no matching batch in time')), left)),
+      ),
     ]).finally(() => clearTimeout(timer));
     if (r.done) throw new Error('watch ended');
     if (until(r.value)) return r.value;
@@ -43,7 +49,10 @@ describe('file store', () => {
   it('loads a directory recursively and sees adds, edits, deletes and new subdirectories', async () => {
     writeFileSync(join(dir, 'a.yaml'), ns('a'));
     mkdirSync(join(dir, 'sub'));
-    writeFileSync(join(dir, 'sub', 'b.json'), JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'b' } }));
+    writeFileSync(
+      join(dir, 'sub', 'b.json'),
+      JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'b' } }),
+    );
     writeFileSync(join(dir, 'notes.txt'), 'ignored');
     store = await openFileStore({ paths: [dir], debounceMs: 20 });
     expect(keys(store)).toEqual(['Namespace//a', 'Namespace//b']);
@@ -62,6 +71,16 @@ describe('file store', () => {
     b = await next(batches, (b) => b.events.some((e) => e.type === 'added'));
     expect(b.events.map((e) => `${e.type} ${e.object.key}`)).toEqual(['added Namespace//c']);
     expect(keys(store)).toEqual(['Namespace//a', 'Namespace//c']);
+  });
+
+  it('debounces: writes in quick succession arrive as one batch', async () => {
+    store = await openFileStore({ paths: [dir], debounceMs: 1_000 });
+    const batches = store.watch();
+    // Two synchronous writes microseconds apart, well inside the 1 s quiet period.
+    writeFileSync(join(dir, 'a.yaml'), ns('a'));
+    writeFileSync(join(dir, 'b.yaml'), ns('b'));
+    const b = await next(batches, (b) => b.events.length > 0);
+    expect(b.events.map((e) => `${e.type} ${e.object.key}`)).toEqual(['added Namespace//a', 'added Namespace//b']);
   });
 
   it('a broken file keeps its last good content and reports the error until fixed', async () => {
@@ -100,7 +119,9 @@ describe('file store', () => {
     writeFileSync(join(dir, 'one.yaml'), ns('one'));
     store = await openFileStore({ paths: [join(dir, 'one.yaml')], watch: false });
     expect(keys(store)).toEqual(['Namespace//one']);
-    await expect(openFileStore({ paths: [join(dir, 'missing')] })).rejects.toSatisfy((e) => MeshError.is(e, 'ERR_CONFIG_READ_FAILED'));
+    await expect(openFileStore({ paths: [join(dir, 'missing')] })).rejects.toSatisfy((e) =>
+      MeshError.is(e, 'ERR_CONFIG_READ_FAILED'),
+    );
     await store.dispose();
     expect(() => store!.watch()).toThrow(/disposed/);
     store = undefined;

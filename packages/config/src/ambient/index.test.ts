@@ -1,13 +1,21 @@
 import { Address } from '@mesh/api/istio.workload';
 import { describe, expect, it } from 'vitest';
-import { AmbientIndex, MemoryStore, type ConfigObject } from '../index.js';
+import { AmbientIndex, followStore, MemoryStore, type ConfigObject, type IndexChanges } from '../index.js';
 
-const ns = (name: string, labels: Record<string, string> = {}) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
+const ns = (name: string, labels: Record<string, string> = {}) => ({
+  apiVersion: 'v1',
+  kind: 'Namespace',
+  metadata: { name, labels },
+});
 const pod = (name: string, ip: string, labels: Record<string, string> = {}, extra: Record<string, unknown> = {}) => ({
   apiVersion: 'v1',
   kind: 'Pod',
   metadata: { name, namespace: 'shop', labels },
-  spec: { serviceAccountName: 'web', nodeName: 'node-1', containers: [{ name: 'c', ports: [{ name: 'http', containerPort: 8080 }] }] },
+  spec: {
+    serviceAccountName: 'web',
+    nodeName: 'node-1',
+    containers: [{ name: 'c', ports: [{ name: 'http', containerPort: 8080 }] }],
+  },
   status: { podIP: ip },
   ...extra,
 });
@@ -54,7 +62,12 @@ describe('enrollment', () => {
     const { index } = world([
       pod('pending', ''),
       pod('done', '10.0.0.5', {}, { status: { podIP: '10.0.0.5', phase: 'Succeeded' } }),
-      pod('starting', '10.0.0.6', {}, { status: { podIP: '10.0.0.6', conditions: [{ type: 'Ready', status: 'False' }] } }),
+      pod(
+        'starting',
+        '10.0.0.6',
+        {},
+        { status: { podIP: '10.0.0.6', conditions: [{ type: 'Ready', status: 'False' }] } },
+      ),
     ]);
     expect(index.workloads().map((w) => [w.name, w.healthy])).toEqual([['starting', false]]);
   });
@@ -62,7 +75,10 @@ describe('enrollment', () => {
 
 describe('services', () => {
   it('resolves named target ports per pod and allocates VIPs deterministically', () => {
-    const objects = [pod('a', '10.0.0.1', { app: 'web' }), svc('web', { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] })];
+    const objects = [
+      pod('a', '10.0.0.1', { app: 'web' }),
+      svc('web', { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] }),
+    ];
     const first = world(objects).index;
     const second = world([...objects].reverse()).index;
     const w = first.workload('Kubernetes//Pod/shop/a')!;
@@ -103,6 +119,121 @@ describe('waypoints', () => {
   });
 });
 
+describe('service entries', () => {
+  it('gives a DNS ServiceEntry without endpoints one hostname workload per host, and an auto-allocated VIP', () => {
+    const { index } = world([
+      {
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'ServiceEntry',
+        metadata: { name: 'ext', namespace: 'shop' },
+        spec: {
+          hosts: ['api.example.com', 'cdn.example.com'],
+          resolution: 'DNS',
+          ports: [{ number: 443, name: 'https', protocol: 'TLS' }],
+        },
+      },
+    ]);
+    const w = index.workload('Kubernetes/networking.istio.io/ServiceEntry/shop/ext/api.example.com')!;
+    expect(w.ips).toEqual([]);
+    expect([...w.services.keys()]).toEqual(['shop/api.example.com']);
+    const decoded = Address.decode(index.address(w.uid)!.encoded).workload!;
+    expect(decoded.hostname).toBe('api.example.com');
+    expect(index.service('shop', 'ext')!.vips[0]).toMatch(/^240\.240\./);
+    expect(index.workloads()).toHaveLength(2);
+  });
+
+  it('treats a pod with the istio-cni redirection annotation as captured', () => {
+    const { index } = world([
+      pod(
+        'a',
+        '10.0.0.1',
+        {},
+        { metadata: { name: 'a', namespace: 'shop', annotations: { 'ambient.istio.io/redirection': 'enabled' } } },
+      ),
+    ]);
+    expect(index.workload('Kubernetes//Pod/shop/a')!.captured).toBe(true);
+  });
+});
+
+describe('waypoint config', () => {
+  it('lists the bound services with route tables and the attached policies', () => {
+    const { index } = world([
+      ns('shop', { 'istio.io/use-waypoint': 'wp' }),
+      waypoint('wp'),
+      svc('web', {
+        clusterIP: '10.96.0.9',
+        ports: [{ port: 80 }, { name: 'grpc', port: 9090 }].map((p, i) => ({ name: i ? 'grpc' : 'http', ...p })),
+      }),
+      {
+        apiVersion: 'security.istio.io/v1',
+        kind: 'AuthorizationPolicy',
+        metadata: { name: 'web-get', namespace: 'shop' },
+        spec: {
+          targetRefs: [{ kind: 'Service', group: '', name: 'web' }],
+          rules: [{ to: [{ operation: { methods: ['GET'] } }] }],
+        },
+      },
+      {
+        apiVersion: 'security.istio.io/v1',
+        kind: 'AuthorizationPolicy',
+        metadata: { name: 'selector', namespace: 'shop' },
+        spec: { selector: { matchLabels: { app: 'web' } }, rules: [{}] },
+      },
+    ]);
+    const config = index.waypointConfig('shop', 'wp')!;
+    expect(config.services.map((s) => [s.service.name, s.routes.map((r) => r.port)])).toEqual([['web', [80, 9090]]]);
+    expect(config.services[0]!.routes[0]!.table.source).toBe('default');
+    expect(config.authorizationPolicies.map((p) => p.metadata.name)).toEqual(['web-get']);
+    expect(index.waypointConfig('shop', 'nope')).toBeUndefined();
+  });
+});
+
+describe('waypoint attachment and addresses', () => {
+  it('honours the HBONE listener allowedRoutes (Selector), and prefers a status Hostname over an IP', () => {
+    const gw = (name: string, listener: Record<string, unknown>, status?: unknown) => ({
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'Gateway',
+      metadata: { name, namespace: 'infra' },
+      spec: {
+        gatewayClassName: 'istio-waypoint',
+        listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE', ...listener }],
+      },
+      ...(status ? { status } : {}),
+    });
+    const { index } = world([
+      ns('infra'),
+      ns('shop', { team: 'a', 'istio.io/use-waypoint': 'shared', 'istio.io/use-waypoint-namespace': 'infra' }),
+      ns('other', { team: 'b', 'istio.io/use-waypoint': 'shared', 'istio.io/use-waypoint-namespace': 'infra' }),
+      gw(
+        'shared',
+        {
+          allowedRoutes: {
+            namespaces: {
+              from: 'Selector',
+              selector: { matchExpressions: [{ key: 'team', operator: 'In', values: ['a'] }] },
+            },
+          },
+        },
+        {
+          addresses: [
+            { type: 'IPAddress', value: '10.96.7.7' },
+            { type: 'Hostname', value: 'shared.infra.svc.cluster.local' },
+          ],
+        },
+      ),
+      svc('web', { clusterIP: '10.96.0.9', ports: [{ port: 80 }] }),
+      {
+        ...svc('web', { clusterIP: '10.96.0.10', ports: [{ port: 80 }] }),
+        metadata: { name: 'web', namespace: 'other' },
+      },
+    ]);
+    expect(index.service('shop', 'web')!.waypoint).toEqual({ namespace: 'infra', name: 'shared' });
+    expect(index.service('other', 'web')!.waypointProblem?.kind).toBe('attachment-denied');
+    const service = Address.decode(index.address('shop/web.shop.svc.cluster.local')!.encoded).service!;
+    expect(service.waypoint?.hostname?.hostname).toBe('shared.infra.svc.cluster.local');
+  });
+});
+
 describe('incremental changes', () => {
   const base = () =>
     world([
@@ -127,7 +258,10 @@ describe('incremental changes', () => {
 
   it('a deleted pod is removed; a policy update changes the selected workloads and the Authorization', () => {
     const { store, index } = base();
-    expect(index.apply(store.delete('Pod/shop/b')).addresses).toEqual({ updated: [], removed: ['Kubernetes//Pod/shop/b'] });
+    expect(index.apply(store.delete('Pod/shop/b')).addresses).toEqual({
+      updated: [],
+      removed: ['Kubernetes//Pod/shop/b'],
+    });
     const policy = {
       apiVersion: 'security.istio.io/v1',
       kind: 'AuthorizationPolicy',
@@ -141,10 +275,23 @@ describe('incremental changes', () => {
     expect(index.apply(store.delete('AuthorizationPolicy/shop/web')).authorizations.removed).toEqual(['shop/web']);
   });
 
+  it('deleting a Service removes its Address and its membership in the workloads', () => {
+    const { store, index } = base();
+    const changes = index.apply(store.delete('Service/shop/web'));
+    expect(changes.addresses).toEqual({
+      updated: ['Kubernetes//Pod/shop/a', 'Kubernetes//Pod/shop/b'],
+      removed: ['shop/web.shop.svc.cluster.local'],
+    });
+    expect(index.lookup('/10.96.0.9')).toEqual([]);
+    expect(index.workload('Kubernetes//Pod/shop/a')!.services.size).toBe(0);
+  });
+
   it('a namespace waypoint label appearing updates the service and reports the waypoint', () => {
     const { store, index } = base();
     index.apply(store.apply([waypoint('wp')]).events);
-    const changes = index.apply(store.apply([ns('shop', { 'istio.io/dataplane-mode': 'ambient', 'istio.io/use-waypoint': 'wp' })]).events);
+    const changes = index.apply(
+      store.apply([ns('shop', { 'istio.io/dataplane-mode': 'ambient', 'istio.io/use-waypoint': 'wp' })]).events,
+    );
     expect(changes.addresses.updated).toEqual(['shop/web.shop.svc.cluster.local']);
     expect(changes.waypoints.updated).toEqual(['shop/wp']);
   });
@@ -172,5 +319,84 @@ describe('incremental changes', () => {
     const fresh = AmbientIndex.from(store.list() as ConfigObject[]);
     const summary = (i: AmbientIndex) => i.addresses().map((r) => [r.name, r.version]);
     expect(summary(index)).toEqual(summary(fresh));
+  });
+});
+
+describe('followStore', () => {
+  it('builds the index from the store and reports each batch until stopped', () => {
+    const store = new MemoryStore({
+      initial: [ns('shop', { 'istio.io/dataplane-mode': 'ambient' }), pod('a', '10.0.0.1')],
+    });
+    const seen: IndexChanges[] = [];
+    const controller = new AbortController();
+    const follower = followStore(store, { onChange: (c) => seen.push(c), signal: controller.signal });
+    expect(follower.index.workloads().map((w) => w.name)).toEqual(['a']);
+    store.apply([pod('b', '10.0.0.2')]);
+    expect(seen.map((c) => c.addresses.updated)).toEqual([['Kubernetes//Pod/shop/b']]);
+    controller.abort();
+    store.apply([pod('c', '10.0.0.3')]);
+    expect(seen).toHaveLength(1);
+    expect(follower.index.workload('Kubernetes//Pod/shop/c')).toBeUndefined();
+  });
+});
+
+describe('per-waypoint change reporting', () => {
+  const vs = (name: string, host: string, dest: string) => ({
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'VirtualService',
+    metadata: { name, namespace: 'shop' },
+    spec: { hosts: [host], http: [{ route: [{ destination: { host: dest } }] }] },
+  });
+  const base = () =>
+    world([
+      ns('shop'),
+      waypoint('wp-a'),
+      waypoint('wp-b'),
+      svc('a', { clusterIP: '10.96.0.1', ports: [{ port: 80 }] }, { 'istio.io/use-waypoint': 'wp-a' }),
+      svc('b', { clusterIP: '10.96.0.2', ports: [{ port: 80 }] }, { 'istio.io/use-waypoint': 'wp-b' }),
+      svc('c', { clusterIP: '10.96.0.3', ports: [{ port: 80 }] }),
+    ]);
+
+  it('a VirtualService reports the waypoint of its host only', () => {
+    const { store, index } = base();
+    expect(index.apply(store.apply([vs('a', 'a', 'c')]).events).waypoints).toEqual({
+      updated: ['shop/wp-a'],
+      removed: [],
+    });
+  });
+
+  it('a DestinationRule reports the waypoints that route to its host', () => {
+    const { store, index } = base();
+    index.apply(store.apply([vs('a', 'a', 'c')]).events);
+    const dr = {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'DestinationRule',
+      metadata: { name: 'c', namespace: 'shop' },
+      spec: { host: 'c' },
+    };
+    expect(index.apply(store.apply([dr]).events).waypoints.updated).toEqual(['shop/wp-a']);
+  });
+
+  it('a targetRefs policy reports its waypoint; a selector policy none; a wildcard host all', () => {
+    const { store, index } = base();
+    const policy = (name: string, spec: Record<string, unknown>) => ({
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name, namespace: 'shop' },
+      spec,
+    });
+    expect(
+      index.apply(
+        store.apply([policy('p', { targetRefs: [{ kind: 'Service', group: '', name: 'b' }], rules: [{}] })]).events,
+      ).waypoints.updated,
+    ).toEqual(['shop/wp-b']);
+    expect(
+      index.apply(store.apply([policy('q', { selector: { matchLabels: { app: 'x' } }, rules: [{}] })]).events).waypoints
+        .updated,
+    ).toEqual([]);
+    expect(index.apply(store.apply([vs('any', '*.example.com', 'c')]).events).waypoints.updated).toEqual([
+      'shop/wp-a',
+      'shop/wp-b',
+    ]);
   });
 });

@@ -6,10 +6,18 @@
 import { createHash } from 'node:crypto';
 import { Address as AddressCodec } from '@mesh/api/istio.workload';
 import { Authorization as AuthorizationCodec, type Authorization } from '@mesh/api/istio.security';
-import { createAuthorizer, type Authorizer, type L4Policy, type SecurityResource } from '@mesh/authz';
+import {
+  createAuthorizer,
+  type AuthorizationPolicy,
+  type Authorizer,
+  type L4Policy,
+  type RequestAuthentication,
+  type SecurityResource,
+} from '@mesh/authz';
 import { toAuthorization } from '@mesh/authz/xds';
 import {
   compileRouteTable,
+  resolveHost,
   type DestinationRule,
   type GatewayHTTPRoute,
   type GRPCRoute,
@@ -37,12 +45,15 @@ import {
   canonicalName,
   canonicalRevision,
   DATAPLANE_MODE,
+  GATEWAY_MANAGED,
   GATEWAY_NAME,
   HBONE_PORT,
   INGRESS_USE_WAYPOINT,
   INJECTION,
   REVISION,
+  labelSelectorMatches,
   selectorMatches,
+  REDIRECTION,
   SIDECAR_INJECT,
   SIDECAR_STATUS,
   TRAFFIC_DISTRIBUTION,
@@ -51,6 +62,7 @@ import {
   USE_WAYPOINT_NAMESPACE,
   WAYPOINT_CLASS,
   WAYPOINT_FOR,
+  type LabelSelector,
   type Labels,
 } from './labels.js';
 
@@ -123,7 +135,7 @@ export interface WaypointRef {
 
 /** Why an object that names a waypoint does not get it. */
 export interface WaypointProblem {
-  kind: 'missing' | 'not-a-waypoint' | 'wrong-traffic-type';
+  kind: 'missing' | 'not-a-waypoint' | 'attachment-denied' | 'wrong-traffic-type';
   waypoint: WaypointRef;
   /** Where the label is: the object itself or its namespace. */
   via: 'object' | 'namespace';
@@ -186,6 +198,22 @@ export interface WaypointInfo {
   readonly workloads: readonly string[];
 }
 
+type TargetRef = { group?: string; kind: string; name: string };
+
+/** What istiod serves one waypoint (see `AmbientIndex.waypointConfig`). */
+export interface WaypointConfig {
+  readonly waypoint: WaypointInfo;
+  readonly services: readonly { service: ServiceInfo; routes: readonly { port: number; table: RouteTable }[] }[];
+  readonly authorizationPolicies: readonly AuthorizationPolicy[];
+  readonly requestAuthentications: readonly RequestAuthentication[];
+}
+
+interface Owned {
+  resource: AddressResource;
+  workload?: WorkloadInfo;
+  service?: ServiceInfo;
+}
+
 interface Unit {
   /** Address resource names this unit produced. */
   names: string[];
@@ -217,12 +245,16 @@ export class AmbientIndex {
   // Outputs.
   readonly #units = new Map<string, Unit>();
   readonly #addresses = new Map<string, AddressResource>();
+  /** Resource name → the units producing it (normally one). */
+  readonly #owners = new Map<string, Map<string, Owned>>();
   readonly #aliases = new Map<string, Set<string>>();
   readonly #authorizations = new Map<string, AuthorizationResource>();
   readonly #workloadsByUid = new Map<string, WorkloadInfo>();
   readonly #workloadsByIp = new Map<string, WorkloadInfo[]>();
   readonly #servicesByName = new Map<string, ServiceInfo>();
   readonly #servicesByHost = new Map<string, ServiceInfo[]>();
+  /** Facts for the wire form that are not part of the public info objects (node, canonical names, …). */
+  readonly #extra = new WeakMap<object, Record<string, unknown>>();
   readonly #serviceAllocator: IpAllocator;
   readonly #seAllocator: IpAllocator;
   #authorizer: Authorizer | null = null;
@@ -276,6 +308,10 @@ export class AmbientIndex {
     let allUnits = false;
     let securityChanged = false;
     let l7Changed = false;
+    // The routing and security resources this batch touched (old and new versions), for per-waypoint reporting.
+    const touchedL7: L7Resource[] = [];
+    const touchedSecurity: SecurityResource[] = [];
+    const waypointsBefore = new Set(this.#waypointKeys());
     const waypointsTouched = new Set<string>();
     const securityNamespaces = new Set<string>();
 
@@ -310,6 +346,7 @@ export class AmbientIndex {
             if (r.kind === 'Service') setOrDelete(this.#services, key, remove ? undefined : r);
             else setOrDelete(this.#serviceEntries, key, remove ? undefined : r);
             // Endpoints of the namespace may select it: recompute the namespace's workloads too.
+            dirty.add(o.key);
             dirtyNamespaces.add(o.namespace);
             this.#routeTables.clear();
             break;
@@ -335,11 +372,13 @@ export class AmbientIndex {
           case 'PeerAuthentication':
           case 'RequestAuthentication':
             setOrDelete(this.#security, o.key, remove ? undefined : r);
+            touchedSecurity.push(r);
             securityChanged = true;
             securityNamespaces.add(o.namespace);
             break;
           default:
             setOrDelete(this.#l7, o.key, remove ? undefined : (r as L7Resource));
+            touchedL7.push(r as L7Resource);
             l7Changed = true;
             this.#routeTables.clear();
         }
@@ -358,24 +397,121 @@ export class AmbientIndex {
     if (allUnits) for (const k of this.#units.keys()) dirty.add(k);
     for (const ns of dirtyNamespaces) for (const k of this.#unitsByNamespace.get(ns) ?? []) dirty.add(k);
 
-    const addresses = { updated: [] as string[], removed: [] as string[] };
-    const waypointsBefore = new Set(this.#waypointKeys());
+    const addressChanges = { updated: new Set<string>(), removed: new Set<string>() };
     const bindings = new Set<string>();
-    for (const unitKey of [...dirty].sort()) this.#recompute(unitKey, addresses, bindings);
+    for (const unitKey of [...dirty].sort()) this.#recompute(unitKey, addressChanges, bindings);
     if (dirty.size > 0 || waypointsTouched.size > 0) this.#waypointCache = null;
 
     const waypoints = { updated: [] as string[], removed: [] as string[] };
     const after = new Set(this.#waypointKeys());
     for (const k of waypointsBefore) if (!after.has(k)) waypoints.removed.push(k);
+    const { all, keys: configTouched } =
+      l7Changed || securityChanged
+        ? this.#waypointsAffected(touchedL7, touchedSecurity)
+        : { all: false, keys: new Set<string>() };
     const updated = new Set<string>();
     for (const k of after) {
-      if (l7Changed || securityChanged || !waypointsBefore.has(k) || waypointsTouched.has(k) || bindings.has(k))
+      if (all || configTouched.has(k) || !waypointsBefore.has(k) || waypointsTouched.has(k) || bindings.has(k))
         updated.add(k);
     }
     waypoints.updated.push(...[...updated].sort());
-    addresses.updated.sort();
-    addresses.removed.sort();
+    const addresses = {
+      updated: [...addressChanges.updated].filter((n) => this.#addresses.has(n)).sort(),
+      removed: [...addressChanges.removed].filter((n) => !this.#addresses.has(n)).sort(),
+    };
     return { addresses, authorizations, waypoints };
+  }
+
+  /**
+   * The waypoints whose L7 config a set of changed routing/security resources can affect (a superset, never less):
+   * a VirtualService the waypoints of its hosts; an HTTPRoute/GRPCRoute/TCPRoute the waypoints of its parent
+   * Services; a DestinationRule the waypoints of its host and of every route that sends traffic to it; a targetRefs
+   * policy the waypoint, Service or ServiceEntry it targets. Wildcards and anything unusual: every waypoint.
+   */
+  #waypointsAffected(
+    l7: readonly L7Resource[],
+    security: readonly SecurityResource[],
+  ): { all: boolean; keys: Set<string> } {
+    const keys = new Set<string>();
+    const domain = this.options.domainSuffix;
+    let all = false;
+    const byHost = (host: string) => {
+      if (host.startsWith('*')) return void (all = true);
+      for (const s of this.servicesByHost(host)) if (s.waypoint) keys.add(`${s.waypoint.namespace}/${s.waypoint.name}`);
+    };
+    const byService = (ns: string, name: string) => {
+      const s = this.service(ns, name);
+      if (s?.waypoint) keys.add(`${s.waypoint.namespace}/${s.waypoint.name}`);
+    };
+    /** The hosts a route resource serves (its waypoints' keys come from these) and the hosts it sends traffic to. */
+    const routeHosts = (r: L7Resource): { serves: string[]; sendsTo: string[]; other: boolean } => {
+      const ns = (r.metadata as { namespace?: string } | undefined)?.namespace ?? 'default';
+      const sendsTo: string[] = [];
+      const collect = (node: unknown, inBackend: boolean): void => {
+        if (Array.isArray(node)) return node.forEach((n) => collect(n, inBackend));
+        if (!node || typeof node !== 'object') return;
+        const o = node as Record<string, unknown>;
+        if (typeof o.host === 'string') sendsTo.push(resolveHost(o.host, ns, domain));
+        if (inBackend && typeof o.name === 'string' && (o.kind === undefined || o.kind === 'Service'))
+          sendsTo.push(`${o.name}.${typeof o.namespace === 'string' ? o.namespace : ns}.svc.${domain}`);
+        for (const [k, v] of Object.entries(o))
+          collect(v, k === 'backendRefs' || k === 'backendRef' || (inBackend && Array.isArray(v)));
+      };
+      const spec = (r as { spec?: Record<string, unknown> }).spec ?? {};
+      if (r.kind === 'VirtualService') {
+        collect(spec, false);
+        const hosts = ((spec.hosts as string[] | undefined) ?? []).map((h) => resolveHost(h, ns, domain));
+        return { serves: hosts, sendsTo, other: false };
+      }
+      if (r.kind === 'DestinationRule') return { serves: [], sendsTo: [], other: false };
+      collect(spec.rules, false);
+      const parents =
+        (spec.parentRefs as { group?: string; kind?: string; name: string; namespace?: string }[] | undefined) ?? [];
+      const serves: string[] = [];
+      let other = false;
+      for (const p of parents) {
+        if ((p.group ?? '') === '' && p.kind === 'Service') {
+          const s = this.service(p.namespace ?? ns, p.name);
+          if (s) serves.push(s.hostname);
+        } else other = true;
+      }
+      return { serves, sendsTo, other };
+    };
+    for (const r of l7) {
+      const ns = (r.metadata as { namespace?: string } | undefined)?.namespace ?? 'default';
+      if (r.kind === 'DestinationRule') {
+        const host = resolveHost((r as DestinationRule).spec?.host ?? '*', ns, domain);
+        if (host.startsWith('*')) {
+          all = true;
+          continue;
+        }
+        byHost(host);
+        for (const other of this.#l7.values()) {
+          const h = routeHosts(other);
+          if (!h.sendsTo.includes(host)) continue;
+          if (h.other) all = true;
+          h.serves.forEach(byHost);
+        }
+      } else {
+        const h = routeHosts(r);
+        if (h.other) all = true;
+        h.serves.forEach(byHost);
+      }
+      if (all) break;
+    }
+    for (const r of security) {
+      if (r.kind === 'PeerAuthentication') continue;
+      const ns = (r.metadata as { namespace?: string } | undefined)?.namespace ?? 'default';
+      const spec = (r as { spec?: { targetRefs?: TargetRef[]; targetRef?: TargetRef } }).spec;
+      for (const ref of spec?.targetRefs ?? (spec?.targetRef ? [spec.targetRef] : [])) {
+        const group = ref.group ?? '';
+        if (group === 'gateway.networking.k8s.io' && ref.kind === 'Gateway') keys.add(`${ns}/${ref.name}`);
+        else if ((group === '' || group === 'core') && ref.kind === 'Service') byService(ns, ref.name);
+        else if (group === 'networking.istio.io' && ref.kind === 'ServiceEntry') byService(ns, ref.name);
+        else all = true;
+      }
+    }
+    return { all, keys };
   }
 
   #track(o: ConfigObject, remove: boolean): void {
@@ -434,7 +570,7 @@ export class AmbientIndex {
 
   // ------------------------------------------------------------------------------------------ units
 
-  #recompute(unitKey: string, changes: { updated: string[]; removed: string[] }, bindings: Set<string>): void {
+  #recompute(unitKey: string, changes: { updated: Set<string>; removed: Set<string> }, bindings: Set<string>): void {
     const old = this.#units.get(unitKey);
     const [kind] = unitKey.split('/', 1);
     const rest = unitKey.slice(kind!.length + 1);
@@ -483,12 +619,9 @@ export class AmbientIndex {
       for (const w of old.workloads) this.#unindexWorkload(w);
       for (const s of old.services) this.#unindexService(s);
       for (const d of old.waypointDeps) this.#waypointDeps.get(d)?.delete(unitKey);
-      for (const s of old.services) if (s.waypoint) bindings.add(`${s.waypoint.namespace}/${s.waypoint.name}`);
-      for (const w of old.workloads) if (w.waypoint) bindings.add(`${w.waypoint.namespace}/${w.waypoint.name}`);
     }
     const names = new Set<string>();
     for (const p of produced) {
-      const info = p.workload ?? p.service!;
       const resource = p.workload ? this.#workloadResource(p.workload) : this.#serviceResource(p.service!);
       if (names.has(resource.name)) continue;
       names.add(resource.name);
@@ -500,25 +633,30 @@ export class AmbientIndex {
         unit.services.push(p.service!);
         this.#indexService(p.service!);
       }
-      const wp = info.waypoint;
-      if (wp) bindings.add(`${wp.namespace}/${wp.name}`);
-      const previous = this.#addresses.get(resource.name);
-      if (!previous || previous.version !== resource.version || !sameList(previous.aliases, resource.aliases)) {
-        changes.updated.push(resource.name);
-        if (previous) this.#unalias(previous);
-        this.#addresses.set(resource.name, resource);
-        this.#alias(resource);
-      }
+      let owners = this.#owners.get(resource.name);
+      if (!owners) this.#owners.set(resource.name, (owners = new Map()));
+      owners.set(unitKey, { resource, ...(p.workload ? { workload: p.workload } : { service: p.service! }) });
     }
-    for (const name of old?.names ?? []) {
-      if (names.has(name)) continue;
-      const previous = this.#addresses.get(name);
-      if (previous && previous.source === unitKey) {
-        this.#unalias(previous);
-        this.#addresses.delete(name);
-        changes.removed.push(name);
-      }
-    }
+    for (const name of old?.names ?? []) if (!names.has(name)) this.#owners.get(name)?.delete(unitKey);
+    // Waypoints whose bound set changed: a service or workload (un)bound, moved, or a bound service changed (ports,
+    // addresses). A recompute that changes nothing reports nothing.
+    const bound = (u: Unit | undefined) => {
+      const m = new Map<string, string>();
+      for (const sv of u?.services ?? [])
+        if (sv.waypoint)
+          m.set(
+            `s:${sv.resourceName}`,
+            `${sv.waypoint.namespace}/${sv.waypoint.name}|${JSON.stringify(sv.ports)}|${sv.vips.join(',')}`,
+          );
+      for (const w of u?.workloads ?? [])
+        if (w.waypoint) m.set(`w:${w.uid}`, `${w.waypoint.namespace}/${w.waypoint.name}`);
+      return m;
+    };
+    const before = bound(old);
+    const after = bound(unit);
+    for (const [k, v] of before) if (after.get(k) !== v) bindings.add(v.split('|', 1)[0]!);
+    for (const [k, v] of after) if (before.get(k) !== v) bindings.add(v.split('|', 1)[0]!);
+    for (const name of new Set([...names, ...(old?.names ?? [])])) this.#settle(name, changes);
     for (const d of unit.waypointDeps) {
       let set = this.#waypointDeps.get(d);
       if (!set) this.#waypointDeps.set(d, (set = new Set()));
@@ -533,8 +671,39 @@ export class AmbientIndex {
     }
   }
 
+  /**
+   * Makes the published resource of `name` the one of its first owner (two objects can produce the same name: two
+   * ServiceEntries with one host in a namespace); reports it when what is published changes.
+   */
+  #settle(name: string, changes: { updated: Set<string>; removed: Set<string> }): void {
+    const owners = this.#owners.get(name);
+    let winner: Owned | undefined;
+    let winnerKey: string | undefined;
+    for (const [key, o] of owners ?? []) if (winnerKey === undefined || key < winnerKey) [winner, winnerKey] = [o, key];
+    const previous = this.#addresses.get(name);
+    if (!winner) {
+      this.#owners.delete(name);
+      this.#servicesByName.delete(name);
+      this.#workloadsByUid.delete(name);
+      if (previous) {
+        this.#unalias(previous);
+        this.#addresses.delete(name);
+        changes.removed.add(name);
+      }
+      return;
+    }
+    if (winner.service) this.#servicesByName.set(name, winner.service);
+    if (winner.workload) this.#workloadsByUid.set(name, winner.workload);
+    const r = winner.resource;
+    if (previous === r) return;
+    if (previous) this.#unalias(previous);
+    this.#addresses.set(name, r);
+    this.#alias(r);
+    if (!previous || previous.version !== r.version || !sameList(previous.aliases, r.aliases))
+      changes.updated.add(name);
+  }
+
   #indexWorkload(w: WorkloadInfo): void {
-    this.#workloadsByUid.set(w.uid, w);
     for (const ip of w.ips) {
       const list = this.#workloadsByIp.get(ip);
       if (list) list.push(w);
@@ -543,7 +712,6 @@ export class AmbientIndex {
   }
 
   #unindexWorkload(w: WorkloadInfo): void {
-    if (this.#workloadsByUid.get(w.uid) === w) this.#workloadsByUid.delete(w.uid);
     for (const ip of w.ips) {
       const list = this.#workloadsByIp.get(ip);
       if (!list) continue;
@@ -554,14 +722,12 @@ export class AmbientIndex {
   }
 
   #indexService(s: ServiceInfo): void {
-    this.#servicesByName.set(s.resourceName, s);
     const list = this.#servicesByHost.get(s.hostname);
     if (list) list.push(s);
     else this.#servicesByHost.set(s.hostname, [s]);
   }
 
   #unindexService(s: ServiceInfo): void {
-    if (this.#servicesByName.get(s.resourceName) === s) this.#servicesByName.delete(s.resourceName);
     const list = this.#servicesByHost.get(s.hostname);
     if (!list) return;
     const i = list.indexOf(s);
@@ -598,30 +764,53 @@ export class AmbientIndex {
     const nsLabels = this.#nsLabels(ns);
     const podMode = labels[DATAPLANE_MODE];
     if (pod.spec?.hostNetwork) return { captured: false, reason: 'host-network pods are never captured' };
+    // What istio-cni writes once it has set up redirection; in file mode the labels below stand for it.
+    if (pod.metadata.annotations?.[REDIRECTION] === 'enabled')
+      return { captured: true, reason: `the pod has ${REDIRECTION}=enabled` };
     const injected =
       pod.metadata.annotations?.[SIDECAR_STATUS] !== undefined ||
       labels[SIDECAR_INJECT] === 'true' ||
       ((nsLabels[INJECTION] === 'enabled' || nsLabels[REVISION] !== undefined) && labels[SIDECAR_INJECT] !== 'false');
-    if (podMode === 'none') return { captured: false, reason: `the pod opts out (${DATAPLANE_MODE}=none)` };
+    if (podMode === 'none') return { captured: false, reason: `the pod opts out with ${DATAPLANE_MODE}=none` };
     if (injected && podMode !== 'ambient')
-      return { captured: false, reason: 'the pod gets a sidecar (sidecar injection takes precedence over ambient)' };
+      return { captured: false, reason: 'the pod gets a sidecar, and sidecar injection takes precedence over ambient' };
     if (podMode === 'ambient') return { captured: true, reason: `the pod has ${DATAPLANE_MODE}=ambient` };
     if (nsLabels[DATAPLANE_MODE] === 'ambient')
       return { captured: true, reason: `namespace ${ns} has ${DATAPLANE_MODE}=ambient` };
     return { captured: false, reason: `neither the pod nor namespace ${ns} has ${DATAPLANE_MODE}=ambient` };
   }
 
-  /** Whether a Gateway is a waypoint: class istio-waypoint, or any class with an HBONE listener on 15008. */
+  /**
+   * Whether a Gateway serves as a waypoint. istiod takes any Gateway with a status address (that is how other
+   * implementations and the "gateway sandwich" plug in); a Gateway of class istio-waypoint, or with an HBONE listener
+   * on 15008, is one the mesh's own deployment controller programs, so in file mode it counts as programmed even
+   * without a status.
+   */
   isWaypoint(gw: Gateway): boolean {
     return (
+      (gw.status?.addresses?.length ?? 0) > 0 ||
       gw.spec.gatewayClassName === WAYPOINT_CLASS ||
       gw.spec.listeners.some((l) => l.protocol === 'HBONE' && l.port === HBONE_PORT)
     );
   }
 
   #trafficType(gw: Gateway): WaypointInfo['trafficType'] {
-    const v = gw.metadata.labels?.[WAYPOINT_FOR] ?? this.#gatewayClasses.get(gw.spec.gatewayClassName)?.metadata.labels?.[WAYPOINT_FOR];
+    const v =
+      gw.metadata.labels?.[WAYPOINT_FOR] ??
+      this.#gatewayClasses.get(gw.spec.gatewayClassName)?.metadata.labels?.[WAYPOINT_FOR];
     return v === 'workload' || v === 'all' || v === 'none' ? v : 'service';
+  }
+
+  /** The HBONE listener's allowedRoutes.namespaces decides which namespaces may use the waypoint (default Same). */
+  #allowsNamespace(gw: Gateway, ns: string): boolean {
+    const listener = gw.spec.listeners.find((l) => l.protocol === 'HBONE' && l.port === HBONE_PORT);
+    const namespaces = (
+      listener?.allowedRoutes as { namespaces?: { from?: string; selector?: LabelSelector } } | undefined
+    )?.namespaces;
+    const from = namespaces?.from ?? 'Same';
+    if (from === 'All') return true;
+    if (from === 'Selector') return labelSelectorMatches(namespaces?.selector, this.#nsLabels(ns));
+    return gw.metadata.namespace === ns;
   }
 
   #resolveWaypoint(
@@ -645,56 +834,64 @@ export class AmbientIndex {
     unit.waypointDeps.push(key);
     const gw = this.#gateways.get(key);
     const where = via === 'object' ? `${USE_WAYPOINT}=${name}` : `namespace ${ns}'s ${USE_WAYPOINT}=${name}`;
-    if (!gw)
-      return {
-        waypoint: null,
-        problem: { kind: 'missing', waypoint: ref, via, message: `${where} names Gateway ${key}, which does not exist` },
-      };
+    const problem = (kind: WaypointProblem['kind'], message: string) => ({
+      waypoint: null,
+      problem: { kind, waypoint: ref, via, message: `${where} ${message}` },
+    });
+    if (!gw) return problem('missing', `names Gateway ${key}, which does not exist`);
     if (!this.isWaypoint(gw))
-      return {
-        waypoint: null,
-        problem: {
-          kind: 'not-a-waypoint',
-          waypoint: ref,
-          via,
-          message: `${where} names Gateway ${key} of class ${gw.spec.gatewayClassName}, which is not a waypoint (class ${WAYPOINT_CLASS}, or an HBONE listener on port ${HBONE_PORT})`,
-        },
-      };
+      return problem(
+        'not-a-waypoint',
+        `names Gateway ${key} of class ${gw.spec.gatewayClassName}, which has no status address and is not of class ${WAYPOINT_CLASS} (no HBONE listener on ${HBONE_PORT}): no controller programs it as a waypoint, so istiod treats it as not ready`,
+      );
+    if (!this.#allowsNamespace(gw, ns))
+      return problem(
+        'attachment-denied',
+        `names waypoint ${key}, whose HBONE listener does not allow namespace ${ns} (allowedRoutes.namespaces.from defaults to Same; set All or a Selector)`,
+      );
     const type = this.#trafficType(gw);
     if (type !== 'all' && type !== traffic) {
-      // A namespace-wide waypoint for the other kind of traffic is normal (it just does not apply here).
-      if (via === 'namespace') return { waypoint: null, problem: null };
-      return {
-        waypoint: null,
-        problem: {
-          kind: 'wrong-traffic-type',
-          waypoint: ref,
-          via,
-          message: `${where} names waypoint ${key}, which has ${WAYPOINT_FOR}=${type} and so does not take ${traffic}-addressed traffic`,
-        },
-      };
+      // Workloads inheriting a service waypoint from their namespace simply have none; istiod reports the rest.
+      if (traffic === 'workload' && via === 'namespace') return { waypoint: null, problem: null };
+      return problem(
+        'wrong-traffic-type',
+        `names waypoint ${key}, which has ${WAYPOINT_FOR}=${type} and so does not take ${traffic}-addressed traffic`,
+      );
     }
     return { waypoint: ref, problem: null };
   }
 
   #isWaypointItself(labels: Labels, ns: string, name: string): boolean {
     if (labels[GATEWAY_NAME] !== undefined) return true;
+    const managed = labels[GATEWAY_MANAGED];
+    if (managed === 'istio.io-mesh-controller' || managed === 'istio.io-eastwest-controller') return true;
     const gw = this.#gateways.get(`${ns}/${name}`);
     return !!gw && this.isWaypoint(gw);
   }
 
+  /** istiod's GatewayAddress: a status Hostname first, then a status IP; file mode: the hostname the controller writes. */
   #gatewayAddress(ref: WaypointRef): Record<string, unknown> {
     const gw = this.#gateways.get(`${ref.namespace}/${ref.name}`);
-    const addr = gw?.status?.addresses?.[0] ?? gw?.spec.addresses?.[0];
-    if (addr && (addr.type === undefined || addr.type === 'IPAddress') && parseIp(addr.value)) {
-      return { address: { network: this.options.network, address: parseIp(addr.value)! }, hboneMtlsPort: HBONE_PORT };
-    }
-    const hostname =
-      addr && addr.type === 'Hostname' ? addr.value : `${ref.name}.${ref.namespace}.svc.${this.options.domainSuffix}`;
-    return { hostname: { namespace: ref.namespace, hostname }, hboneMtlsPort: HBONE_PORT };
+    const status = gw?.status?.addresses ?? [];
+    const host = status.find((a) => a.type === 'Hostname');
+    if (host) return { hostname: { namespace: ref.namespace, hostname: host.value }, hboneMtlsPort: HBONE_PORT };
+    const ip = status.find((a) => (a.type === undefined || a.type === 'IPAddress') && parseIp(a.value));
+    if (ip)
+      return { address: { network: this.options.network, address: parseIp(ip.value)! }, hboneMtlsPort: HBONE_PORT };
+    return {
+      hostname: { namespace: ref.namespace, hostname: `${ref.name}.${ref.namespace}.svc.${this.options.domainSuffix}` },
+      hboneMtlsPort: HBONE_PORT,
+    };
   }
 
   // ------------------------------------------------------------------------------------------ workloads
+
+  /** Moves `extra` off a built info object into the side table. */
+  #detach<T extends object>(info: T & { extra: Record<string, unknown> }): T {
+    const { extra, ...rest } = info;
+    this.#extra.set(rest, extra);
+    return rest as unknown as T;
+  }
 
   #identity(ns: string, sa: string): string {
     return `spiffe://${this.options.trustDomain}/ns/${ns}/sa/${sa}`;
@@ -703,9 +900,9 @@ export class AmbientIndex {
   #podWorkloads(pod: Pod, unit: Unit): WorkloadInfo[] {
     const phase = pod.status?.phase;
     if (phase === 'Succeeded' || phase === 'Failed') return [];
-    const ips = (pod.status?.podIPs?.length ? pod.status.podIPs.map((p) => p.ip) : pod.status?.podIP ? [pod.status.podIP] : []).map(
-      canonicalIp,
-    );
+    const ips = (
+      pod.status?.podIPs?.length ? pod.status.podIPs.map((p) => p.ip) : pod.status?.podIP ? [pod.status.podIP] : []
+    ).map(canonicalIp);
     if (ips.length === 0) return [];
     const ns = pod.metadata.namespace ?? 'default';
     const name = pod.metadata.name;
@@ -719,22 +916,24 @@ export class AmbientIndex {
     // Service membership: Services selecting the pod (named target ports resolved against its container ports),
     // and ServiceEntries whose workloadSelector matches.
     const containerPorts = new Map<string, number>();
-    for (const c of pod.spec?.containers ?? []) for (const p of c.ports ?? []) if (p.name) containerPorts.set(p.name, p.containerPort);
+    for (const c of pod.spec?.containers ?? [])
+      for (const p of c.ports ?? []) if (p.name) containerPorts.set(p.name, p.containerPort);
     const services = this.#membership(ns, labels, (name) => containerPorts.get(name));
     const ready = pod.status?.conditions?.find((c) => c.type === 'Ready');
     const healthy =
       pod.metadata.deletionTimestamp === undefined &&
       (ready ? ready.status === 'True' : phase === undefined || phase === 'Running');
-    const owner = pod.metadata.ownerReferences?.find((r) => r.controller !== false) ?? pod.metadata.ownerReferences?.[0];
-    let workloadType: number = WORKLOAD_TYPE.POD;
+    const owner =
+      pod.metadata.ownerReferences?.find((r) => r.controller !== false) ?? pod.metadata.ownerReferences?.[0];
+    // istiod always sends workload_type POD for pods (backwards compatibility) and derives the workload name.
+    const workloadType: number = WORKLOAD_TYPE.POD;
     let workloadName = name;
     if (owner?.kind === 'ReplicaSet') {
-      workloadType = WORKLOAD_TYPE.DEPLOYMENT;
       const hash = labels['pod-template-hash'];
-      workloadName = hash && owner.name.endsWith(`-${hash}`) ? owner.name.slice(0, -hash.length - 1) : owner.name.replace(/-[a-z0-9]{5,10}$/, '');
-    } else if (owner?.kind === 'Job') {
-      workloadType = WORKLOAD_TYPE.JOB;
-      workloadName = owner.name;
+      workloadName =
+        hash && owner.name.endsWith(`-${hash}`)
+          ? owner.name.slice(0, -hash.length - 1)
+          : owner.name.replace(/-[a-z0-9]{5,10}$/, '');
     } else if (owner) {
       workloadName = owner.name;
     }
@@ -767,7 +966,7 @@ export class AmbientIndex {
         locality: locality(nodeLabels),
       },
     };
-    return [info];
+    return [this.#detach(info)];
   }
 
   /** Services and ServiceEntries of `ns` selecting `labels`, with each port's target port. */
@@ -786,8 +985,7 @@ export class AmbientIndex {
         for (const p of svc.spec.ports ?? []) {
           if ((p.protocol ?? 'TCP') !== 'TCP') continue;
           const t = p.targetPort;
-          const target =
-            t === undefined ? p.port : typeof t === 'number' ? t : /^\d+$/.test(t) ? Number(t) : named(t);
+          const target = t === undefined ? p.port : typeof t === 'number' ? t : /^\d+$/.test(t) ? Number(t) : named(t);
           if (target !== undefined) ports.set(p.port, target);
         }
         out.set(`${ns}/${svc.metadata.name}.${ns}.svc.${this.options.domainSuffix}`, ports);
@@ -813,12 +1011,15 @@ export class AmbientIndex {
     kind: 'WorkloadEntry' | 'ServiceEntry',
     services?: Map<string, Map<number, number>>,
   ): WorkloadInfo | null {
-    const labels = { ...metaLabels, ...(spec.labels ?? {}) };
+    // A WorkloadEntry's own labels (metadata and spec) decide everything. For ServiceEntry endpoints istiod selects
+    // policies and the tunnel by the ServiceEntry's labels and the waypoint by the endpoint's labels.
+    const labels = kind === 'ServiceEntry' ? { ...metaLabels } : { ...metaLabels, ...(spec.labels ?? {}) };
+    const waypointLabels = kind === 'ServiceEntry' ? (spec.labels ?? {}) : labels;
     const address = spec.address ?? '';
     const ip = parseIp(address) ? canonicalIp(address) : null;
     if (!ip && !address) return null;
     const sa = spec.serviceAccount || 'default';
-    const { waypoint, problem } = this.#resolveWaypoint('workload', labels, ns, unit);
+    const { waypoint, problem } = this.#resolveWaypoint('workload', waypointLabels, ns, unit);
     const captured = labels[TUNNEL] === 'http';
     const info: WorkloadInfo & { extra: Record<string, unknown> } = {
       uid: id.uid,
@@ -847,14 +1048,14 @@ export class AmbientIndex {
         workloadType: WORKLOAD_TYPE.POD,
         workloadName: name,
         locality: spec.locality ? localityFromString(spec.locality) : null,
-        capacity: spec.weight,
+        capacity: spec.weight && spec.weight > 0 ? spec.weight : undefined,
       },
     };
-    return info;
+    return this.#detach(info);
   }
 
   #workloadResource(w: WorkloadInfo): AddressResource {
-    const extra = (w as WorkloadInfo & { extra: Record<string, unknown> }).extra;
+    const extra = this.#extra.get(w) ?? {};
     const network = (extra.network as string | undefined) ?? this.options.network;
     const services: Record<string, { ports: { servicePort: number; targetPort: number }[] }> = {};
     for (const key of [...w.services.keys()].sort()) {
@@ -957,7 +1158,7 @@ export class AmbientIndex {
           this.#namespaces.get(ns)?.metadata.annotations?.[TRAFFIC_DISTRIBUTION] === 'PreferClose',
       },
     };
-    return [info];
+    return [this.#detach(info)];
   }
 
   #serviceEntry(se: ServiceEntry, unit: Unit): { services: ServiceInfo[]; workloads: WorkloadInfo[] } {
@@ -973,7 +1174,12 @@ export class AmbientIndex {
     for (const host of spec.hosts) {
       let vips = explicit.map((a) => (a.includes('/') ? a : canonicalIp(a)));
       let allocated = false;
-      if (vips.length === 0 && !host.startsWith('*') && labels[AUTOALLOCATE] !== 'false' && (spec.resolution ?? 'NONE') !== 'NONE') {
+      if (
+        vips.length === 0 &&
+        !host.startsWith('*') &&
+        labels[AUTOALLOCATE] !== 'false' &&
+        (spec.resolution ?? 'NONE') !== 'NONE'
+      ) {
         const ip = this.#seAllocator.allocate(`${key}/${host}`);
         vips = ip ? [ip] : [];
         allocated = true;
@@ -999,17 +1205,29 @@ export class AmbientIndex {
         ingressUseWaypoint: (labels[INGRESS_USE_WAYPOINT] ?? this.#nsLabels(ns)[INGRESS_USE_WAYPOINT]) === 'true',
         extra: { canonical: false, subjectAltNames: spec.subjectAltNames ?? [] },
       };
-      services.push(info);
+      services.push(this.#detach(info));
     }
     const workloads: WorkloadInfo[] = [];
-    for (const ep of spec.endpoints ?? []) {
+    // A DNS ServiceEntry without endpoints or selector has one implicit endpoint per host: the host itself.
+    const resolution = spec.resolution ?? 'NONE';
+    const implicit =
+      !spec.endpoints?.length &&
+      !spec.workloadSelector &&
+      (resolution === 'DNS' || resolution === 'DNS_ROUND_ROBIN' || resolution === 'DYNAMIC_DNS');
+    const endpoints: (WorkloadEntrySpec & { host?: string })[] = implicit
+      ? spec.hosts.filter((h) => !h.startsWith('*')).map((host) => ({ address: host, host }))
+      : (spec.endpoints ?? []);
+    for (const ep of endpoints) {
       const membership = new Map<string, Map<number, number>>();
       const ports = new Map<number, number>();
       for (const p of spec.ports ?? []) ports.set(p.number, ep.ports?.[p.name] ?? p.targetPort ?? p.number);
-      for (const host of spec.hosts) membership.set(`${ns}/${host}`, ports);
+      for (const host of ep.host ? [ep.host] : spec.hosts) membership.set(`${ns}/${host}`, ports);
       const w = this.#entryWorkload(
         ep,
-        { uid: `${this.options.clusterId}/networking.istio.io/ServiceEntry/${ns}/${name}/${ep.address ?? ''}`, source: key },
+        {
+          uid: `${this.options.clusterId}/networking.istio.io/ServiceEntry/${ns}/${name}/${ep.address ?? ''}`,
+          source: key,
+        },
         ns,
         name,
         labels,
@@ -1023,7 +1241,7 @@ export class AmbientIndex {
   }
 
   #serviceResource(s: ServiceInfo): AddressResource {
-    const extra = (s as ServiceInfo & { extra: Record<string, unknown> }).extra;
+    const extra = this.#extra.get(s) ?? {};
     const addresses = s.vips.map((v) => {
       const c = parseCidr(v)!;
       return c.length === c.address.length * 8 || !v.includes('/')
@@ -1039,7 +1257,8 @@ export class AmbientIndex {
       addresses,
       ports: s.ports.map((p) => ({
         servicePort: p.port,
-        targetPort: typeof p.targetPort === 'number' ? p.targetPort : /^\d+$/.test(p.targetPort) ? Number(p.targetPort) : 0,
+        targetPort:
+          typeof p.targetPort === 'number' ? p.targetPort : /^\d+$/.test(p.targetPort) ? Number(p.targetPort) : 0,
         appProtocol: appProtocol(p.protocol),
       })),
       subjectAltNames: (extra.subjectAltNames as string[] | undefined) ?? [],
@@ -1110,7 +1329,8 @@ export class AmbientIndex {
   service(namespace: string, name: string): ServiceInfo | undefined {
     const kube = this.#servicesByName.get(`${namespace}/${name}.${namespace}.svc.${this.options.domainSuffix}`);
     if (kube) return kube;
-    for (const s of this.#servicesByName.values()) if (s.kind === 'ServiceEntry' && s.namespace === namespace && s.name === name) return s;
+    for (const s of this.#servicesByName.values())
+      if (s.kind === 'ServiceEntry' && s.namespace === namespace && s.name === name) return s;
     return undefined;
   }
 
@@ -1197,6 +1417,49 @@ export class AmbientIndex {
   waypoint(namespace: string, name: string): WaypointInfo | undefined {
     this.waypoints();
     return this.#waypointCache!.get(`${namespace}/${name}`);
+  }
+
+  /**
+   * Everything one waypoint enforces and routes: the services bound to it with a route table per port, and the
+   * AuthorizationPolicies and RequestAuthentications attached to it (targetRefs to the waypoint Gateway, to the
+   * root namespace's istio-waypoint GatewayClass, or to a bound Service/ServiceEntry). What istiod serves a waypoint.
+   */
+  waypointConfig(namespace: string, name: string): WaypointConfig | undefined {
+    const wp = this.waypoint(namespace, name);
+    if (!wp) return undefined;
+    const services = wp.services
+      .map((n) => this.#servicesByName.get(n))
+      .filter((s): s is ServiceInfo => !!s)
+      .map((service) => ({
+        service,
+        routes: service.ports.map((p) => ({ port: p.port, table: this.routeTable(wp, service, p.port) })),
+      }));
+    const bound = new Set(services.map((s) => `${s.service.kind}/${s.service.namespace}/${s.service.name}`));
+    const attached = (r: {
+      metadata: { namespace?: string };
+      spec?: { targetRefs?: TargetRef[]; targetRef?: TargetRef };
+    }) => {
+      const ns = (r.metadata as { namespace?: string } | undefined)?.namespace ?? 'default';
+      const refs = r.spec?.targetRefs ?? (r.spec?.targetRef ? [r.spec.targetRef] : []);
+      return refs.some((ref) => {
+        const group = ref.group ?? '';
+        if (group === 'gateway.networking.k8s.io' && ref.kind === 'Gateway')
+          return ns === namespace && ref.name === name;
+        if (group === 'gateway.networking.k8s.io' && ref.kind === 'GatewayClass')
+          return ns === this.options.rootNamespace && ref.name === WAYPOINT_CLASS;
+        if ((group === '' || group === 'core') && ref.kind === 'Service') return bound.has(`Service/${ns}/${ref.name}`);
+        if (group === 'networking.istio.io' && ref.kind === 'ServiceEntry')
+          return bound.has(`ServiceEntry/${ns}/${ref.name}`);
+        return false;
+      });
+    };
+    const authz = this.authorizer;
+    return {
+      waypoint: wp,
+      services,
+      authorizationPolicies: authz.authorizationPolicies.filter(attached),
+      requestAuthentications: authz.requestAuthentications.filter(attached),
+    };
   }
 
   /** The routing resources (VirtualService, DestinationRule, HTTPRoute, GRPCRoute, TCPRoute). */
@@ -1290,4 +1553,3 @@ function localityFromString(text: string): { region: string; zone: string; subzo
   const [region = '', zone = '', subzone = ''] = text.split('/');
   return { region, zone, subzone };
 }
-

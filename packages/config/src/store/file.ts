@@ -234,4 +234,3 @@ export class FileStore extends SourcedStore {
 export function openFileStore(options: FileStoreOptions): Promise<FileStore> {
   return FileStore.open(options);
 }
-

@@ -48,7 +48,8 @@ export class MemoryStore extends SourcedStore {
   delete(...refs: (string | { kind: string; namespace?: string; name: string })[]): ConfigEvent[] {
     this.assertOpen();
     const next = new Map(this.#objects);
-    for (const ref of refs) next.delete(typeof ref === 'string' ? ref : objectKey(ref.kind, ref.namespace ?? 'default', ref.name));
+    for (const ref of refs)
+      next.delete(typeof ref === 'string' ? ref : objectKey(ref.kind, ref.namespace ?? 'default', ref.name));
     return this.#commit(next);
   }
 
@@ -57,4 +58,3 @@ export class MemoryStore extends SourcedStore {
     return this.replaceSources(new Map([['memory', { objects: [...next.values()], issues: [] }]]));
   }
 }
-
