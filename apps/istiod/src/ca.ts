@@ -12,6 +12,7 @@ import {
   TOKEN_KEY_FILES,
   writeCacerts,
   type Jwks,
+  type JwtClaims,
 } from '@mesh/ca';
 import {
   bearerJwtAuthenticator,
@@ -22,6 +23,7 @@ import {
   type CaServerCredentials,
   type Caller,
   type IstioCaService,
+  verifyJwt,
 } from '@mesh/ca/grpc';
 import { SpiffeId, type SpiffeId as SpiffeIdType } from '@mesh/spiffe';
 import { IstiodError } from './errors.js';
@@ -153,6 +155,33 @@ function tokenKeys(options: IstiodOptions, log: Logger) {
   };
 }
 
+const TOKEN_CACHE_MS = 60_000;
+const TOKEN_CACHE_SIZE = 10_000;
+
+/**
+ * Token verification with a cache of verified tokens (as istiod caches TokenReview results): a ztunnel sends the same
+ * token for every CSR and every stream, so each is verified once a minute at most, not once per call. Entries live
+ * for a minute and never past the token's expiry, so a key removed from sa.pub stops working within a minute.
+ */
+function verifiedTokens(jwks: () => Promise<Jwks>, options: IstiodOptions) {
+  const cache = new Map<string, { claims: JwtClaims; until: number }>();
+  return async (token: string, context: { audiences: readonly string[] }): Promise<JwtClaims> => {
+    const now = Date.now();
+    const hit = cache.get(token);
+    if (hit && hit.until > now) return hit.claims;
+    cache.delete(token);
+    const claims = verifyJwt(token, {
+      jwks: await jwks(),
+      audiences: context.audiences,
+      issuers: options.tokenIssuers,
+      now,
+    });
+    if (cache.size >= TOKEN_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+    cache.set(token, { claims, until: Math.min(now + TOKEN_CACHE_MS, (claims.exp ?? 0) * 1000) });
+    return claims;
+  };
+}
+
 /** Wraps an authenticator so callers naming another cluster (clusterid header) are refused. */
 function sameCluster(clusterId: string, inner: Authenticator): Authenticator {
   return {
@@ -187,10 +216,9 @@ export async function openCa(
     const authenticators: Authenticator[] = [
       clientCertificateAuthenticator({ ca }),
       bearerJwtAuthenticator({
-        jwks: () => keys.jwks(),
+        verify: verifiedTokens(keys.jwks, options),
         trustDomain: options.trustDomain,
         audiences: options.tokenAudiences,
-        issuers: options.tokenIssuers,
       }),
     ].map((a) => sameCluster(options.clusterId, a));
 
