@@ -180,6 +180,14 @@ describe('istiod (real process)', () => {
     expect(addresses.get('/127.0.12.1')?.name).toBe('shop/web.shop.svc.cluster.local');
     expect(policies.get('shop/allow-web')).toBeDefined();
 
+    // On-demand (ztunnel's XDS_ON_DEMAND): subscribe to nothing, look up by <network>/<ip>.
+    const lazy = xds({ token: bearer, nodeId: ztunnelId, metadata: { NAMESPACE: 'istio-system' } });
+    const onDemand = lazy.subscribe(addressType, { names: [] });
+    expect((await onDemand.lookup('/127.0.12.1', { timeoutMs: 10_000 }))?.name).toBe('shop/web.shop.svc.cluster.local');
+    expect(await onDemand.lookup('/127.9.9.9', { timeoutMs: 10_000 })).toBeUndefined();
+    expect(onDemand.size).toBe(1);
+    await lazy.close();
+
     // A new pod in a new file appears.
     await writeFile(
       join(configDir(), 'web-2.yaml'),

@@ -67,7 +67,7 @@ async function startEchoes(): Promise<{ port: number; echoes: Echo[] }> {
 
 const pod = (i: number, ip: string) => `apiVersion: v1
 kind: Pod
-metadata: {name: echo-${i}, namespace: grpc, labels: {app: echo}}
+metadata: {name: echo-${i}, namespace: grpc, labels: {app: echo, version: ${i === 1 ? 'b' : 'a'}}}
 spec: {nodeName: node-a, serviceAccountName: echo, containers: [{name: echo}]}
 status: {podIP: ${ip}}
 `;
@@ -168,6 +168,37 @@ spec:
     const seen = await calls(300);
     expect(seen.get(IPS[2]!) ?? 0).toBe(0);
     expect(seen.get(IPS[0]!) ?? 0).toBeGreaterThan(0);
+    expect(seen.get(IPS[1]!) ?? 0).toBeGreaterThan(0);
+  });
+
+  it('honours VirtualService weights over DestinationRule subsets', async () => {
+    const routing = (a: number, b: number) => `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: echo, namespace: grpc}
+spec:
+  host: echo
+  subsets: [{name: a, labels: {version: a}}, {name: b, labels: {version: b}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: echo, namespace: grpc}
+spec:
+  hosts: [echo]
+  http:
+  - route:
+    - {destination: {host: echo, subset: a}, weight: ${a}}
+    - {destination: {host: echo, subset: b}, weight: ${b}}
+`;
+    // Everything to subset b (only echo-1, 127.0.0.22): weight 0 takes nothing.
+    await writeFile(join(dir.path, 'config', 'routing.yaml'), routing(0, 100));
+    const end = Date.now() + 15_000;
+    while ((await calls(20)).size !== 1 && Date.now() < end);
+    expect([...(await calls(100)).keys()]).toEqual([IPS[1]]);
+    // 75/25 between a (echo-0) and b (echo-1): both get calls, a more than b.
+    await writeFile(join(dir.path, 'config', 'routing.yaml'), routing(75, 25));
+    while ((await calls(20)).size !== 2 && Date.now() < end + 15_000);
+    const seen = await calls(400);
+    expect(seen.get(IPS[0]!) ?? 0).toBeGreaterThan(seen.get(IPS[1]!) ?? 0);
     expect(seen.get(IPS[1]!) ?? 0).toBeGreaterThan(0);
   });
 });
