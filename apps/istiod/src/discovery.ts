@@ -103,6 +103,8 @@ export class Discovery implements AsyncDisposable {
   #lastChange = { generation: 0, at: 0 };
   readonly #credited = new Map<string, number>();
   #ready = false;
+  /** Whether the proxyless (LDS/RDS/CDS/EDS) resources exist and follow changes. */
+  #proxylessBuilt = false;
   /** When the last batch was applied (epoch ms), for /debug. */
   lastAppliedAt = 0;
   /** Where the last batch spent its time: the index, and building each kind of proxy's resources. */
@@ -265,8 +267,10 @@ export class Discovery implements AsyncDisposable {
 
     // Proxyless gRPC.
     const waypoints = performance.now();
+    // Built once the first client that may want them connects (ambient meshes often have none).
     const routing = full || events.some((e) => ROUTING_KINDS.has(e.object.kind));
-    this.#updateProxyless(routing, [...changes.addresses.updated, ...changes.addresses.removed]);
+    if (this.#proxylessBuilt)
+      this.#updateProxyless(routing, [...changes.addresses.updated, ...changes.addresses.removed]);
     const done = performance.now();
     const ms = (a: number, b: number) => Math.round((b - a) * 10) / 10;
     this.lastTimings = {
@@ -352,6 +356,16 @@ export class Discovery implements AsyncDisposable {
     }
     this.xds.update(waypointType, { set: setWaypoints, remove: removeWaypoints });
     this.xds.update(waypointServiceType, { set: setServices, remove: removeServices });
+  }
+
+  #buildProxyless(): void {
+    const started = performance.now();
+    this.#proxylessBuilt = true;
+    this.#updateProxyless(true, []);
+    this.#log.info(
+      { services: this.#proxylessNames.size, ms: Math.round(performance.now() - started) },
+      'first proxyless gRPC client: built listeners, routes, clusters and endpoints',
+    );
   }
 
   #updateProxyless(all: boolean, changedAddresses: readonly string[]): void {
@@ -503,6 +517,9 @@ export class Discovery implements AsyncDisposable {
     const log = this.#log;
     this.xds.on('connect', (c) => {
       this.#metrics.xdsClients.inc({ type: c.principal.type });
+      // Synchronous, before the stream's first requests are handled: they find the resources in place.
+      if (!this.#proxylessBuilt && c.principal.type !== 'ztunnel' && c.principal.type !== 'waypoint')
+        this.#buildProxyless();
       log.info(
         {
           id: c.id,

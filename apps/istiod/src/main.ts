@@ -26,25 +26,27 @@ try {
 }
 
 const log = createLogger({ level: options.logLevel });
+/** Exits once the log is flushed (pino writes asynchronously), or after a second at most. */
+const exit = (code: number) => {
+  process.exitCode = code;
+  setTimeout(() => process.exit(code), 1_000).unref();
+  log.flush(() => process.exit(code));
+};
 let istiod: Awaited<ReturnType<typeof startIstiod>> | undefined;
 let stopping = false;
 const stop = (signal: string) => {
   if (stopping) {
     log.warn({ signal }, 'second signal: exiting now');
-    log.flush();
-    process.exit(1);
+    exit(1);
+    return;
   }
   stopping = true;
   log.info({ signal }, 'signal received');
   void (istiod?.close() ?? Promise.resolve()).then(
-    () => {
-      log.flush();
-      process.exit(0);
-    },
+    () => exit(0),
     (error: unknown) => {
       log.error({ err: error }, 'shutdown failed');
-      log.flush();
-      process.exit(1);
+      exit(1);
     },
   );
 };
@@ -59,7 +61,5 @@ try {
     { err: error, code: error instanceof MeshError ? error.code : undefined },
     error instanceof MeshError ? `${error.code}: ${error.message}` : 'istiod failed to start',
   );
-  log.flush();
-  process.exitCode = 1;
-  setTimeout(() => process.exit(1), 100).unref();
+  exit(1);
 }
