@@ -28,7 +28,7 @@ import {
 } from '@mesh/ca';
 import { bearerJwtAuthenticator, createIstioCaService } from '@mesh/ca/grpc';
 import { createCertificateRequest, generatePrivateKey } from '@mesh/spiffe';
-import { cpuSeconds, rssMiB } from '../harness/proc.ts';
+import { cpuSeconds, rssMiB, waitForMessage, type Message } from '../harness/proc.ts';
 import { publish } from '../harness/report.ts';
 import { measureRate, median, percentile } from '../harness/stats.ts';
 import { writeMesh } from './config.ts';
@@ -70,25 +70,7 @@ if (!existsSync(join(here, '..', '..', 'apps', 'istiod', 'dist', 'main.js'))) {
   process.exit(1);
 }
 
-type Message = { event: string; [key: string]: unknown };
 const now = () => performance.timeOrigin + performance.now();
-
-function waitFor(child: ChildProcess, accept: (m: Message | string) => boolean, what: string, timeoutMs = 120_000) {
-  return new Promise<Message>((resolve, reject) => {
-    const timer = setTimeout(() => done(new Error(`timed out waiting for ${what}`)), timeoutMs);
-    const onMessage = (m: Message | string) => accept(m) && done(undefined, m as Message);
-    const onExit = (code: number | null) => done(new Error(`${what}: the process exited (${code})`));
-    const done = (error?: Error, value?: Message) => {
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-      if (error) reject(error);
-      else resolve(value!);
-    };
-    child.on('message', onMessage);
-    child.once('exit', onExit);
-  });
-}
 
 interface Trial {
   startupMs: number;
@@ -185,7 +167,7 @@ async function trial(run: number, mode: Mode): Promise<Trial> {
       );
       subs.push(child);
     }
-    await Promise.all(subs.map((c) => waitFor(c, (m) => m === 'loaded', 'the subscribers to load')));
+    await Promise.all(subs.map((c) => waitForMessage(c, (m) => m === 'loaded', 'the subscribers to load')));
     // Startup: istiod's own start (to ready) plus the initial push to every subscriber, measured from when the
     // subscribers start connecting (so their process start-up is not counted).
     let full = 0;
@@ -237,8 +219,8 @@ async function trial(run: number, mode: Mode): Promise<Trial> {
       [address, join(caDir, 'root-cert.pem'), csrToken, String(csrSeconds), String(csrConcurrency)],
       forkOptions,
     );
-    await waitFor(csr, (m) => m === 'loaded', 'the CSR client to load');
-    const result = waitFor(csr, (m) => typeof m === 'object' && m.event === 'csr', 'the CSR load', 60_000);
+    await waitForMessage(csr, (m) => m === 'loaded', 'the CSR client to load');
+    const result = waitForMessage(csr, (m) => typeof m === 'object' && m.event === 'csr', 'the CSR load', 60_000);
     csr.send('go');
     const { done, failed, seconds } = (await result) as unknown as { done: number; failed: number; seconds: number };
     const cpu = cpuSeconds(istiod.pid!) - cpu0;
@@ -271,7 +253,7 @@ async function trial(run: number, mode: Mode): Promise<Trial> {
         .filter((c) => c.exitCode === null)
         .map((c) => {
           c.send('stop');
-          return waitFor(c, (m) => m === 'stopped', 'the subscribers to stop', 10_000).catch(() => c.kill());
+          return waitForMessage(c, (m) => m === 'stopped', 'the subscribers to stop', 10_000).catch(() => c.kill());
         }),
     );
     if (istiod && istiod.exitCode === null) {
