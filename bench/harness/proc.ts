@@ -70,3 +70,29 @@ export function startPeer(command: string, args: readonly string[], options: Spa
     },
   };
 }
+
+/** An IPC message between a benchmark and its child processes. */
+export type Message = { event: string; [key: string]: unknown };
+
+/** Resolves with the first IPC message of `child` that `accept` takes; rejects on timeout or when the child exits. */
+export function waitForMessage(
+  child: ChildProcess,
+  accept: (m: Message | string) => boolean,
+  what: string,
+  timeoutMs = 180_000,
+): Promise<Message> {
+  return new Promise<Message>((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error(`timed out waiting for ${what}`)), timeoutMs);
+    const onMessage = (m: Message | string) => accept(m) && done(undefined, m as Message);
+    const onExit = (code: number | null) => done(new Error(`${what}: the process exited (${code})`));
+    const done = (error?: Error, value?: Message) => {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      if (error) reject(error);
+      else resolve(value!);
+    };
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+  });
+}

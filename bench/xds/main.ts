@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { cpuSeconds, rssMiB } from '../harness/proc.ts';
+import { cpuSeconds, rssMiB, waitForMessage, type Message } from '../harness/proc.ts';
 import { publish } from '../harness/report.ts';
 import { median, percentile } from '../harness/stats.ts';
 
@@ -41,25 +41,6 @@ const concurrency = Number(values.concurrency);
 
 type Mode = 'client' | 'light';
 type System = 'mesh' | 'raw';
-
-type Message = { event: string; [key: string]: unknown };
-
-function waitFor(child: ChildProcess, accept: (m: Message | string) => boolean, what: string, timeoutMs = 180_000) {
-  return new Promise<Message>((resolve, reject) => {
-    const timer = setTimeout(() => done(new Error(`timed out waiting for ${what}`)), timeoutMs);
-    const onMessage = (m: Message | string) => accept(m) && done(undefined, m as Message);
-    const onExit = (code: number | null) => done(new Error(`${what}: the process exited (${code})`));
-    const done = (error?: Error, value?: Message) => {
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-      if (error) reject(error);
-      else resolve(value!);
-    };
-    child.on('message', onMessage);
-    child.once('exit', onExit);
-  });
-}
 
 const event = (name: string) => (m: Message | string) => typeof m === 'object' && m.event === name;
 
@@ -93,7 +74,7 @@ async function trial(system: System, mode: Mode): Promise<Trial> {
     }
   }, 20);
   try {
-    const { address } = await waitFor(server, event('listening'), 'the server');
+    const { address } = await waitForMessage(server, event('listening'), 'the server');
     const idleRss = rssMiB(server.pid!);
     for (let p = 0; p < subscriberProcesses; p++) {
       const from = Math.floor((p * subscribers) / subscriberProcesses);
@@ -104,17 +85,17 @@ async function trial(system: System, mode: Mode): Promise<Trial> {
       });
       subs.push(child);
     }
-    await Promise.all(subs.map((child) => waitFor(child, (m) => m === 'loaded', 'the subscribers to load')));
+    await Promise.all(subs.map((child) => waitForMessage(child, (m) => m === 'loaded', 'the subscribers to load')));
     const cpu0 = cpuSeconds(server.pid!);
-    const armed = waitFor(server, event('armed'), 'the server to arm');
-    const initial = waitFor(server, event('initial'), 'the initial push');
+    const armed = waitForMessage(server, event('armed'), 'the server to arm');
+    const initial = waitForMessage(server, event('initial'), 'the initial push');
     server.send({ cmd: 'initial' });
     await armed;
     for (const child of subs) child.send('go');
     const { ms: initialMs } = await initial;
     const cpu1 = cpuSeconds(server.pid!);
     const subscriberRss = subs.reduce((sum, child) => sum + rssMiB(child.pid!), 0);
-    const changed = waitFor(server, event('changes'), 'the changes');
+    const changed = waitForMessage(server, event('changes'), 'the changes');
     server.send({ cmd: 'changes', rounds: changes });
     const { samples } = (await changed) as unknown as { samples: number[] };
     const cpu2 = cpuSeconds(server.pid!);
@@ -139,12 +120,14 @@ async function trial(system: System, mode: Mode): Promise<Trial> {
         .filter((child) => child.exitCode === null)
         .map((child) => {
           child.send('stop');
-          return waitFor(child, (m) => m === 'stopped', 'the subscribers to stop', 10_000).catch(() => child.kill());
+          return waitForMessage(child, (m) => m === 'stopped', 'the subscribers to stop', 10_000).catch(() =>
+            child.kill(),
+          );
         }),
     );
     if (server.exitCode === null) {
       server.send({ cmd: 'stop' });
-      await waitFor(server, event('stopped'), 'the server to stop', 10_000).catch(() => server.kill());
+      await waitForMessage(server, event('stopped'), 'the server to stop', 10_000).catch(() => server.kill());
     }
   }
 }

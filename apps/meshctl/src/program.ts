@@ -8,6 +8,7 @@ import { registerCa } from './commands/ca.js';
 import { registerCheck } from './commands/check.js';
 import { registerHbone } from './commands/hbone.js';
 import { registerSpiffe } from './commands/spiffe.js';
+import { registerToken } from './commands/token.js';
 import { registerVersion } from './commands/version.js';
 import { ExitCode, type CommandIO } from './io.js';
 
@@ -24,6 +25,7 @@ export function createProgram(io: CommandIO): Command {
   registerCheck(program, io);
   registerAnalyze(program, io);
   registerHbone(program, io);
+  registerToken(program, io);
   const configure = (command: Command) => {
     command.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
     command.commands.forEach(configure);

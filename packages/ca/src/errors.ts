@@ -86,6 +86,17 @@ export const errorCodes = defineErrorCatalog({
     fix: 'Follow the order prepare, activate, retire; a plug-in CA rotates by replacing its cacerts files.',
   },
 
+  // Service account tokens (file mode).
+  ERR_CA_TOKEN_KEY_MISSING: {
+    summary: 'The CA directory has no service account token signing key (sa.key).',
+    fix: 'Start istiod once with this --ca-dir (it creates sa.key and sa.pub), or run meshctl token create, which creates them.',
+  },
+  ERR_CA_TOKEN_KEY_INVALID: {
+    summary:
+      'A token signing or verification key file (sa.key, sa.pub) cannot be read, is not PEM, or holds an unsupported key.',
+    fix: 'Use an EC P-256/P-384 or RSA (2048 bits or more) key in PEM; sa.pub holds one PEM public key per signing key.',
+  },
+
   // The Istio CA service.
   ERR_CA_UNAUTHENTICATED: {
     summary: 'No authenticator accepted the caller (no or invalid bearer token, no verified client certificate).',

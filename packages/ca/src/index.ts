@@ -32,3 +32,18 @@ export {
 } from './material.js';
 export { memoryMetrics, noMetrics, type CaCounter, type CaGauge, type CaMetrics } from './metrics.js';
 export { formatDuration, parseDuration } from './duration.js';
+export {
+  addTokenPublicKey,
+  DEFAULT_TOKEN_ISSUER,
+  loadTokenSigningKey,
+  parseTokenSigningKey,
+  publicKeysToJwks,
+  readTokenPublicKeys,
+  signServiceAccountToken,
+  TOKEN_KEY_FILES,
+  tokenKeyId,
+  type LoadTokenSigningKeyOptions,
+  type ServiceAccountTokenOptions,
+  type TokenSigningKey,
+} from './tokens.js';
+export type { Jwks, JwtClaims } from './grpc/jwt.js';

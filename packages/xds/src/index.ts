@@ -21,6 +21,8 @@ export {
   isWildcardTypeUrl,
   listenerType,
   routeConfigurationType,
+  waypointServiceType,
+  waypointType,
   workloadType,
   type ResourceCodec,
   type ResourceType,

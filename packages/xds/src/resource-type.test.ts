@@ -10,6 +10,8 @@ import {
   isWildcardTypeUrl,
   listenerType,
   routeConfigurationType,
+  waypointServiceType,
+  waypointType,
 } from './resource-type.js';
 
 describe('resource types', () => {
@@ -66,5 +68,22 @@ describe('resource types', () => {
   it("follow Istio's wildcard rule for unknown types", () => {
     expect(isWildcardTypeUrl('type.googleapis.com/istio.workload.Address')).toBe(true);
     expect(isWildcardTypeUrl('type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret')).toBe(false);
+  });
+
+  it('name waypoint resources after the waypoint (and the service)', () => {
+    const w = waypointType.decode(
+      waypointType.encode({ name: 'wp', namespace: 'shop', services: ['shop/a.shop.svc'] }),
+    );
+    expect([waypointType.nameOf(w), waypointType.typeUrl, waypointType.wildcard]).toEqual([
+      'shop/wp',
+      'type.googleapis.com/mesh.waypoint.v1.Waypoint',
+      true,
+    ]);
+    const s = waypointServiceType.decode(
+      waypointServiceType.encode({ waypoint: 'shop/wp', service: 'shop/a.shop.svc.cluster.local', hostname: 'a' }),
+    );
+    expect(waypointServiceType.nameOf(s)).toBe('shop/wp/shop/a.shop.svc.cluster.local');
+    expect(waypointServiceType.validate(s, 'x')).toBeUndefined();
+    expect(waypointServiceType.validate(waypointServiceType.decode(new Uint8Array()), 'x')).toMatch(/needs/);
   });
 });

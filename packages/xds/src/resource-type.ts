@@ -7,6 +7,7 @@ import { Listener } from '@mesh/api/envoy.config.listener.v3';
 import { RouteConfiguration } from '@mesh/api/envoy.config.route.v3';
 import { Authorization } from '@mesh/api/istio.security';
 import { Address, Workload } from '@mesh/api/istio.workload';
+import { Waypoint, WaypointService } from '@mesh/api/mesh.waypoint.v1';
 import { XdsError } from './errors.js';
 import { addressAliases, addressResourceName, workloadAliases } from './names.js';
 
@@ -164,6 +165,29 @@ export const authorizationType: ResourceType<Authorization> = defineResourceType
   codec: Authorization,
   nameOf: (a) => `${a.namespace}/${a.name}`,
   validate: needsName('authorization policy'),
+});
+
+/**
+ * `mesh.waypoint.v1.Waypoint` (what istiod sends a mesh waypoint about itself), named `<namespace>/<name>`. Wildcard:
+ * a waypoint subscribes to `*` and the server filters to its own.
+ */
+export const waypointType: ResourceType<Waypoint> = defineResourceType({
+  codec: Waypoint,
+  nameOf: (w) => `${w.namespace}/${w.name}`,
+  validate: (w) => (w.name && w.namespace ? undefined : 'waypoint needs a name and a namespace'),
+});
+
+/**
+ * `mesh.waypoint.v1.WaypointService` (one Service's L7 config at one waypoint), named
+ * `<waypoint namespace>/<waypoint name>/<service namespace>/<hostname>`. Wildcard, filtered per waypoint.
+ */
+export const waypointServiceType: ResourceType<WaypointService> = defineResourceType({
+  codec: WaypointService,
+  nameOf: (s) => `${s.waypoint}/${s.service}`,
+  validate: (s) =>
+    s.waypoint.split('/').length === 2 && s.service.includes('/') && s.hostname
+      ? undefined
+      : 'waypoint service needs waypoint "<ns>/<name>", service "<ns>/<hostname>" and a hostname',
 });
 
 /**

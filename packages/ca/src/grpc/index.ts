@@ -2,10 +2,13 @@
 // @grpc/grpc-js peer dependency.
 export {
   authRequestOf,
+  createCaServerCredentials,
   createIstioCaService,
   grpcStatusOf,
   IMPERSONATED_IDENTITY,
   serveIstioCa,
+  type CaServerCredentials,
+  type CaServerCredentialsOptions,
   type ImpersonationOptions,
   type IstioCaServer,
   type IstioCaService,

@@ -7,7 +7,7 @@ import {
   type IstioCertificateRequest,
   type IstioCertificateResponse,
 } from '@mesh/api/istio.v1.auth';
-import { parseIstioIdentity, SpiffeId } from '@mesh/spiffe';
+import { type Certificate, parseIstioIdentity, SpiffeId } from '@mesh/spiffe';
 import type { CertificateAuthority, CertificateSigner } from '../authority.js';
 import { CaError, type CaErrorCode } from '../errors.js';
 import { noMetrics, type CaMetrics } from '../metrics.js';
@@ -211,8 +211,34 @@ export interface IstioCaServer extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-/** A CertificateProvider (grpc-js experimental API) fed by a CertificateAuthority: serving cert + CA bundle. */
-function caCertificateProvider(ca: CertificateAuthority, dnsNames: readonly string[]) {
+export interface CaServerCredentials {
+  /** TLS server credentials: the current serving certificate, and the CA bundle for (optional) client certificates. */
+  readonly credentials: grpc.ServerCredentials;
+  /** The serving certificate in use (renewed at half-life, re-issued when the bundle changes). */
+  readonly certificate: Certificate;
+  /** Stops renewing. */
+  close(): void;
+}
+
+export interface CaServerCredentialsOptions {
+  /** DNS names of the serving certificate; default istiod.istio-system.svc and localhost. */
+  dnsNames?: readonly string[];
+  /** Refuse clients without a certificate. Default false: JWT callers need none. */
+  requireClientCertificate?: boolean;
+  /** How often to check whether the serving certificate reached half-life. Default 60 s. */
+  checkIntervalMs?: number;
+}
+
+/**
+ * Server credentials fed by a CertificateAuthority (grpc-js's CertificateProvider API): a serving certificate the CA
+ * issues for `dnsNames` and renews at half-life, with the CA bundle to verify client certificates. What istiod serves
+ * 15012 with, xDS and the CA on one port.
+ */
+export function createCaServerCredentials(
+  ca: CertificateAuthority,
+  options: CaServerCredentialsOptions = {},
+): CaServerCredentials {
+  const dnsNames = options.dnsNames ?? ['istiod.istio-system.svc', 'localhost'];
   const caListeners = new Set<(update: { caCertificate: Buffer } | null) => void>();
   const idListeners = new Set<(update: { certificate: Buffer; privateKey: Buffer } | null) => void>();
   let identity = ca.issue({ dnsNames, caller: 'serving-certificate' });
@@ -221,7 +247,11 @@ function caCertificateProvider(ca: CertificateAuthority, dnsNames: readonly stri
     for (const l of idListeners)
       l({ certificate: Buffer.from(identity.chainPem), privateKey: Buffer.from(identity.keyPem) });
   };
-  const unsubscribe = ca.onBundleChange(push);
+  const unsubscribe = ca.onBundleChange(() => {
+    // A new root (or signing certificate) gets a serving certificate that chains to it.
+    identity = ca.issue({ dnsNames, caller: 'serving-certificate' });
+    push();
+  });
   const renew = () => {
     const { notBefore, notAfter } = identity.certificate;
     if (ca.clock.now() >= notBefore + (notAfter - notBefore) / 2) {
@@ -229,31 +259,39 @@ function caCertificateProvider(ca: CertificateAuthority, dnsNames: readonly stri
       push();
     }
   };
-  const timer = setInterval(renew, 60_000);
+  const timer = setInterval(renew, options.checkIntervalMs ?? 60_000);
   timer.unref?.();
-  return {
-    provider: {
-      addCaCertificateListener(l: (update: { caCertificate: Buffer } | null) => void) {
-        caListeners.add(l);
-        // grpc-js registers its watcher after adding listeners: deliver the first update asynchronously.
-        queueMicrotask(() => caListeners.has(l) && l({ caCertificate: Buffer.from(ca.rootCertPem) }));
-      },
-      removeCaCertificateListener(l: (update: { caCertificate: Buffer } | null) => void) {
-        caListeners.delete(l);
-      },
-      addIdentityCertificateListener(l: (update: { certificate: Buffer; privateKey: Buffer } | null) => void) {
-        idListeners.add(l);
-        queueMicrotask(
-          () =>
-            idListeners.has(l) &&
-            l({ certificate: Buffer.from(identity.chainPem), privateKey: Buffer.from(identity.keyPem) }),
-        );
-      },
-      removeIdentityCertificateListener(l: (update: { certificate: Buffer; privateKey: Buffer } | null) => void) {
-        idListeners.delete(l);
-      },
+  const provider = {
+    addCaCertificateListener(l: (update: { caCertificate: Buffer } | null) => void) {
+      caListeners.add(l);
+      // grpc-js registers its watcher after adding listeners: deliver the first update asynchronously.
+      queueMicrotask(() => caListeners.has(l) && l({ caCertificate: Buffer.from(ca.rootCertPem) }));
     },
-    stop() {
+    removeCaCertificateListener(l: (update: { caCertificate: Buffer } | null) => void) {
+      caListeners.delete(l);
+    },
+    addIdentityCertificateListener(l: (update: { certificate: Buffer; privateKey: Buffer } | null) => void) {
+      idListeners.add(l);
+      queueMicrotask(
+        () =>
+          idListeners.has(l) &&
+          l({ certificate: Buffer.from(identity.chainPem), privateKey: Buffer.from(identity.keyPem) }),
+      );
+    },
+    removeIdentityCertificateListener(l: (update: { certificate: Buffer; privateKey: Buffer } | null) => void) {
+      idListeners.delete(l);
+    },
+  };
+  return {
+    credentials: grpc.experimental.createCertificateProviderServerCredentials(
+      provider as never,
+      provider as never,
+      options.requireClientCertificate ?? false,
+    ),
+    get certificate() {
+      return identity.certificate;
+    },
+    close() {
       clearInterval(timer);
       unsubscribe();
     },
@@ -265,16 +303,12 @@ export async function serveIstioCa(options: ServeIstioCaOptions & { signal?: Abo
   const service = createIstioCaService(options);
   const server = new grpc.Server();
   server.addService(IstioCertificateServiceDefinition, service as unknown as grpc.UntypedServiceImplementation);
-  let provider: ReturnType<typeof caCertificateProvider> | undefined;
+  let provider: CaServerCredentials | undefined;
   let credentials = options.credentials;
   if (!credentials && options.insecure) credentials = grpc.ServerCredentials.createInsecure();
   if (!credentials) {
-    provider = caCertificateProvider(options.ca, options.dnsNames ?? ['istiod.istio-system.svc', 'localhost']);
-    credentials = grpc.experimental.createCertificateProviderServerCredentials(
-      provider.provider as never,
-      provider.provider as never,
-      false,
-    );
+    provider = createCaServerCredentials(options.ca, options.dnsNames ? { dnsNames: options.dnsNames } : {});
+    credentials = provider.credentials;
   }
   const host = options.host ?? '127.0.0.1';
   let port: number;
@@ -285,12 +319,12 @@ export async function serveIstioCa(options: ServeIstioCaOptions & { signal?: Abo
       ),
     );
   } catch (error) {
-    provider?.stop();
+    provider?.close();
     server.forceShutdown();
     throw error;
   }
   const close = async () => {
-    provider?.stop();
+    provider?.close();
     // Let calls in flight finish, but do not wait on idle clients forever.
     await new Promise<void>((resolve) => {
       const force = setTimeout(() => {
