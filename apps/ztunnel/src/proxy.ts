@@ -240,7 +240,6 @@ export class PodProxy {
             : undefined;
     const src = ctx.plan.source?.workload;
     const fields = {
-      scope: 'access',
       'src.addr': `${ctx.peerIp}:${t.connection?.remotePort ?? 0}`,
       ...(src ? { 'src.workload': src.workloadName || src.name, 'src.namespace': src.namespace } : {}),
       'src.identity': ctx.peerIdentity,
@@ -299,7 +298,6 @@ export class PodProxy {
   #failEarly(socket: Socket, dst: string, error: Error & { code?: string }): void {
     this.#deps.access.warn(
       {
-        scope: 'access',
         'src.addr': `${socket.remoteAddress}:${socket.remotePort}`,
         'dst.addr': dst,
         direction: 'outbound',
@@ -416,7 +414,6 @@ export class PodProxy {
     if (flags !== '-') deps.metrics.failed.inc(labels);
     const dst = plan.workload?.workload;
     const fields = {
-      scope: 'access',
       'src.addr': srcAddr,
       'src.workload': this.workload.workload.workloadName || this.workload.workload.name,
       'src.namespace': this.workload.workload.namespace,
