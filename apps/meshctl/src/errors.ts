@@ -10,6 +10,11 @@ export const errorCodes = defineErrorCatalog({
     summary: 'meshctl could not write an output file, or refused to overwrite one without --force.',
     fix: 'Check the path and permissions, or pass --force to replace existing files.',
   },
+  ERR_MESHCTL_UP_FAILED: {
+    summary:
+      '`meshctl up` could not start the local mesh: istiod or a ztunnel exited or was not ready in time, or a program was not found.',
+    fix: 'Read the log named in the message (under the state directory, logs/); run `npm run setup` if a program is not built; move istiod with --secure-grpc-addr etc. if its ports are taken.',
+  },
 });
 
 export type MeshctlErrorCode = keyof typeof errorCodes;

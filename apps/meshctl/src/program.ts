@@ -9,6 +9,7 @@ import { registerCheck } from './commands/check.js';
 import { registerHbone } from './commands/hbone.js';
 import { registerSpiffe } from './commands/spiffe.js';
 import { registerToken } from './commands/token.js';
+import { registerUp } from './commands/up.js';
 import { registerVersion } from './commands/version.js';
 import { ExitCode, type CommandIO } from './io.js';
 
@@ -26,6 +27,7 @@ export function createProgram(io: CommandIO): Command {
   registerAnalyze(program, io);
   registerHbone(program, io);
   registerToken(program, io);
+  registerUp(program, io);
   const configure = (command: Command) => {
     command.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
     command.commands.forEach(configure);
