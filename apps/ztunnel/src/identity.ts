@@ -203,7 +203,10 @@ export class IdentityManager implements X509BundleSource, AsyncDisposable {
       entry.attempt = 0;
       this.#bundle = fetched.bundle;
       const leaf = fetched.svid.leaf;
-      const renewAt = leaf.notBefore + (leaf.notAfter - leaf.notBefore) / 2;
+      // Half-life as ztunnel, but never sooner than half of what is left: CAs backdate notBefore (clock skew), which
+      // for short lifetimes would put the half-life in the past and renew in a loop.
+      const now = this.#clock.now();
+      const renewAt = Math.max(leaf.notBefore + (leaf.notAfter - leaf.notBefore) / 2, now + (leaf.notAfter - now) / 2);
       this.#onEvent({ type: 'issued', identity: entry.identity, expiresAt: leaf.notAfter, renewAt, renewal });
       for (const w of entry.waiters.splice(0)) w.resolve(fetched.svid);
       this.#schedule(entry, Math.max(0, renewAt - this.#clock.now()));
