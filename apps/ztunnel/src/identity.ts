@@ -218,7 +218,8 @@ export class IdentityManager implements X509BundleSource, AsyncDisposable {
       let retryInMs = Math.round(base * (0.8 + 0.4 * this.#rng.next()));
       const expiresAt = entry.current?.svid.expiresAt;
       // Never wait past the current certificate's expiry to try again.
-      if (expiresAt !== undefined) retryInMs = Math.max(0, Math.min(retryInMs, expiresAt - this.#clock.now()));
+      const left = expiresAt === undefined ? 0 : expiresAt - this.#clock.now();
+      if (left > 0) retryInMs = Math.min(retryInMs, left);
       this.#onEvent({
         type: 'failed',
         identity: entry.identity,
