@@ -35,15 +35,23 @@ export interface Mesh extends AsyncDisposable {
   stop(): Promise<number | null>;
 }
 
-export async function startMesh(options: { config: Record<string, string>; args?: string[]; timeoutMs?: number }): Promise<Mesh> {
+export async function startMesh(options: {
+  config: Record<string, string>;
+  args?: string[];
+  timeoutMs?: number;
+}): Promise<Mesh> {
   const dir = await mkdtemp(join(tmpdir(), 'ztunnel-e2e-'));
   const configDir = join(dir, 'config');
   const stateDir = join(dir, 'state');
   await mkdir(configDir);
   for (const [file, text] of Object.entries(options.config)) await writeFile(join(configDir, file), text);
-  const child = spawn(process.execPath, [meshctlBin, 'up', '--config', configDir, '--state-dir', stateDir, ...(options.args ?? [])], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [meshctlBin, 'up', '--config', configDir, '--state-dir', stateDir, ...(options.args ?? [])],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -126,7 +134,11 @@ export interface CurlResult {
 }
 
 /** curl through a pod's SOCKS5 port (`--socks5` resolves locally; `hostname: true` lets the proxy resolve). */
-export function curl(socks: string, url: string, options: { hostname?: boolean; timeoutS?: number; args?: string[] } = {}): Promise<CurlResult> {
+export function curl(
+  socks: string,
+  url: string,
+  options: { hostname?: boolean; timeoutS?: number; args?: string[] } = {},
+): Promise<CurlResult> {
   return new Promise((resolve) => {
     execFile(
       'curl',
@@ -140,13 +152,18 @@ export function curl(socks: string, url: string, options: { hostname?: boolean; 
         url,
       ],
       { timeout: 30_000 },
-      (error, stdout, stderr) => resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      (error, stdout, stderr) =>
+        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
 }
 
 /** Polls `check` until it returns a value other than undefined, for at most `timeoutMs`. */
-export async function eventually<T>(check: () => T | undefined | Promise<T | undefined>, what: string, timeoutMs = 10_000): Promise<T> {
+export async function eventually<T>(
+  check: () => T | undefined | Promise<T | undefined>,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {

@@ -6,16 +6,7 @@ import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  assertBuilt,
-  curl,
-  eventually,
-  get,
-  metricSum,
-  startApp,
-  startMesh,
-  type Mesh,
-} from './helpers.js';
+import { assertBuilt, curl, eventually, get, metricSum, startApp, startMesh, type Mesh } from './helpers.js';
 
 const WORLD = `
 apiVersion: v1
@@ -101,7 +92,14 @@ metadata: {name: default, namespace: shop}
 spec: {mtls: {mode: STRICT}}
 `;
 
-const ADDR = ['--grpc-addr', '127.10.0.100:26010', '--secure-grpc-addr', '127.10.0.100:26012', '--monitoring-addr', '127.10.0.100:26014'];
+const ADDR = [
+  '--grpc-addr',
+  '127.10.0.100:26010',
+  '--secure-grpc-addr',
+  '127.10.0.100:26012',
+  '--monitoring-addr',
+  '127.10.0.100:26014',
+];
 const CLIENT = '127.10.1.20:15080';
 const nodeA = 'http://127.10.0.1';
 
@@ -128,7 +126,9 @@ describe('local mesh: meshctl up, istiod, two ztunnels (real processes)', () => 
 
   it('prints the ready table with identities and SOCKS5 ports', () => {
     const out = mesh.output();
-    expect(out).toMatch(/node-a\s+shop\s+web-1\s+127\.10\.1\.10\s+spiffe:\/\/cluster\.local\/ns\/shop\/sa\/web\s+127\.10\.1\.10:15080/);
+    expect(out).toMatch(
+      /node-a\s+shop\s+web-1\s+127\.10\.1\.10\s+spiffe:\/\/cluster\.local\/ns\/shop\/sa\/web\s+127\.10\.1\.10:15080/,
+    );
     expect(out).toMatch(/node-a\s+legacy\s+old-1\s+127\.10\.1\.40\s+\(not in the mesh\)/);
     expect(out).toContain('mesh ready');
   });
@@ -186,7 +186,9 @@ describe('local mesh: meshctl up, istiod, two ztunnels (real processes)', () => 
     expect(metricSum(dst, 'istio_tcp_received_bytes_total', labels)).toBeGreaterThan(0);
     expect(metricSum(dst, 'istio_tcp_sent_bytes_total', labels)).toBeGreaterThan(0);
     const src = (await get('http://127.10.0.2:15020/stats/prometheus')).text;
-    expect(metricSum(src, 'istio_tcp_connections_closed_total', { ...labels, reporter: 'source' })).toBeGreaterThanOrEqual(3);
+    expect(
+      metricSum(src, 'istio_tcp_connections_closed_total', { ...labels, reporter: 'source' }),
+    ).toBeGreaterThanOrEqual(3);
   });
 
   it('sends plain TCP to workloads outside the mesh and passes unknown addresses through', async () => {
@@ -196,9 +198,13 @@ describe('local mesh: meshctl up, istiod, two ztunnels (real processes)', () => 
 
   it('puts only TLS on port 15008 (tshark)', async () => {
     const capture = join(mesh.dir, 'hbone.pcapng');
-    const tshark = spawn('tshark', ['-i', 'lo', '-f', 'tcp port 15008 and host 127.10.1.10', '-w', capture, '-a', 'duration:30'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const tshark = spawn(
+      'tshark',
+      ['-i', 'lo', '-f', 'tcp port 15008 and host 127.10.1.10', '-w', capture, '-a', 'duration:30'],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     const exited = new Promise<void>((resolve) => tshark.once('exit', () => resolve()));
     let log = '';
     await new Promise<void>((resolve, reject) => {
@@ -223,7 +229,18 @@ describe('local mesh: meshctl up, istiod, two ztunnels (real processes)', () => 
     const raw = readFileSync(capture);
     expect(raw.includes(Buffer.from('PLAINTEXT-MARKER'))).toBe(false);
     const fields = await new Promise<string>((resolve) => {
-      const t = spawn('tshark', ['-r', capture, '-d', 'tcp.port==15008,tls', '-Y', 'tcp.len > 0', '-T', 'fields', '-e', '_ws.col.Protocol']);
+      const t = spawn('tshark', [
+        '-r',
+        capture,
+        '-d',
+        'tcp.port==15008,tls',
+        '-Y',
+        'tcp.len > 0',
+        '-T',
+        'fields',
+        '-e',
+        '_ws.col.Protocol',
+      ]);
       let out = '';
       t.stdout.on('data', (d: Buffer) => (out += d.toString()));
       t.once('exit', () => resolve(out));
@@ -249,10 +266,14 @@ describe('local mesh: meshctl up, istiod, two ztunnels (real processes)', () => 
     const written = Date.now();
     await mesh.writeConfig('deny.yaml', DENY_CLIENT);
     await liveClosed;
-    const denied = await eventually(async () => {
-      const r = await curl(CLIENT, 'http://127.10.2.10/', { timeoutS: 2 });
-      return r.code !== 0 ? r : undefined;
-    }, 'a refused connection', 5_000);
+    const denied = await eventually(
+      async () => {
+        const r = await curl(CLIENT, 'http://127.10.2.10/', { timeoutS: 2 });
+        return r.code !== 0 ? r : undefined;
+      },
+      'a refused connection',
+      5_000,
+    );
     // The policy took effect within a second of the write (istiod's file debounce, push, ztunnel re-check).
     const closeLine = await eventually(async () => {
       const lines = await mesh.log('ztunnel-node-a');
@@ -262,23 +283,35 @@ describe('local mesh: meshctl up, istiod, two ztunnels (real processes)', () => 
     expect(denied.stdout).toBe('');
     const line = await eventually(async () => {
       const lines = await mesh.log('ztunnel-node-a');
-      return lines.find((l) => l.msg === 'connection complete' && typeof l.error === 'string' && /DENY policy shop\/deny-client/.test(l.error as string) && !/policy change/.test(l.error as string));
+      return lines.find(
+        (l) =>
+          l.msg === 'connection complete' &&
+          typeof l.error === 'string' &&
+          /DENY policy shop\/deny-client/.test(l.error as string) &&
+          !/policy change/.test(l.error as string),
+      );
     }, 'the denied access log line');
     expect(line).toMatchObject({ level: 'error', 'src.identity': 'spiffe://cluster.local/ns/shop/sa/client' });
     const metrics = (await get(`${nodeA}:15020/metrics`)).text;
     expect(metricSum(metrics, 'istio_tcp_connections_failed_total', { response_flags: 'DENY' })).toBeGreaterThan(0);
 
     await mesh.removeConfig('deny.yaml');
-    await eventually(async () => {
-      const r = await curl(CLIENT, 'http://127.10.2.10/', { timeoutS: 2 });
-      return r.stdout === 'web-1 127.10.1.20\n' ? true : undefined;
-    }, 'traffic restored', 5_000);
+    await eventually(
+      async () => {
+        const r = await curl(CLIENT, 'http://127.10.2.10/', { timeoutS: 2 });
+        return r.stdout === 'web-1 127.10.1.20\n' ? true : undefined;
+      },
+      'traffic restored',
+      5_000,
+    );
   });
 
   it('honours STRICT PeerAuthentication: mesh traffic (with identities) passes, the strict policy is in force', async () => {
     await mesh.writeConfig('strict.yaml', STRICT);
     await eventually(async () => {
-      const dump = JSON.parse((await get(`${nodeA}:15000/config_dump`)).text) as { workloads: { name: string; authorizationPolicies: string[] }[] };
+      const dump = JSON.parse((await get(`${nodeA}:15000/config_dump`)).text) as {
+        workloads: { name: string; authorizationPolicies: string[] }[];
+      };
       const web = dump.workloads.find((w) => w.name === 'web-1');
       return web?.authorizationPolicies.some((p) => p.endsWith('istio_converted_static_strict')) ? true : undefined;
     }, 'the strict policy on web-1');
@@ -290,8 +323,15 @@ describe('local mesh: meshctl up, istiod, two ztunnels (real processes)', () => 
     const r = await curl(CLIENT, 'http://127.10.2.20:9080/', { timeoutS: 3 });
     expect(r.code).not.toBe(0);
     const metrics = (await get('http://127.10.0.2:15020/metrics')).text;
-    expect(metricSum(metrics, 'mesh_ztunnel_waypoint_unavailable_total', { waypoint: 'shop/waypoint.shop.svc.cluster.local' })).toBeGreaterThan(0);
-    const line = await eventually(async () => (await mesh.log('ztunnel-node-b')).find((l) => l.code === 'ERR_ZTUNNEL_WAYPOINT_UNAVAILABLE'), 'the waypoint error');
+    expect(
+      metricSum(metrics, 'mesh_ztunnel_waypoint_unavailable_total', {
+        waypoint: 'shop/waypoint.shop.svc.cluster.local',
+      }),
+    ).toBeGreaterThan(0);
+    const line = await eventually(
+      async () => (await mesh.log('ztunnel-node-b')).find((l) => l.code === 'ERR_ZTUNNEL_WAYPOINT_UNAVAILABLE'),
+      'the waypoint error',
+    );
     expect(line.level).toBe('error');
   });
 
@@ -318,9 +358,16 @@ describe('local mesh: meshctl up, istiod, two ztunnels (real processes)', () => 
       ['spiffe://cluster.local/ns/shop/sa/web', 'Available'],
     ]);
     expect(dump.services.find((s) => s.hostname === 'web.shop.svc.cluster.local')?.vips).toEqual(['/127.10.2.10']);
-    expect(Object.keys(dump.workloadState).sort()).toEqual(['Kubernetes//Pod/shop/reviews-1', 'Kubernetes//Pod/shop/web-1']);
+    expect(Object.keys(dump.workloadState).sort()).toEqual([
+      'Kubernetes//Pod/shop/reviews-1',
+      'Kubernetes//Pod/shop/web-1',
+    ]);
     const metrics = (await get(`${nodeA}:15020/metrics`)).text;
-    expect(metricSum(metrics, 'mesh_ztunnel_certificate_expiration_timestamp_seconds', { identity: 'spiffe://cluster.local/ns/shop/sa/web' })).toBeGreaterThan(Date.now() / 1000);
+    expect(
+      metricSum(metrics, 'mesh_ztunnel_certificate_expiration_timestamp_seconds', {
+        identity: 'spiffe://cluster.local/ns/shop/sa/web',
+      }),
+    ).toBeGreaterThan(Date.now() / 1000);
 
     const set = await fetch(`${nodeA}:15000/logging?level=access:debug`, { method: 'POST' });
     expect(((await set.json()) as Record<string, string>).access).toBe('debug');
@@ -336,14 +383,26 @@ describe('local mesh: meshctl up, istiod, two ztunnels (real processes)', () => 
     process.kill(pid, 'SIGKILL');
     // The data plane runs on its last good state.
     for (let i = 0; i < 3; i++) expect((await curl(CLIENT, 'http://127.10.2.10/')).stdout).toBe('web-1 127.10.1.20\n');
-    await eventually(() => ((mesh.output().match(/istiod\s+ready \(pid/g) ?? []).length >= 2 ? true : undefined), 'istiod restarted', 30_000);
+    await eventually(
+      () => ((mesh.output().match(/istiod\s+ready \(pid/g) ?? []).length >= 2 ? true : undefined),
+      'istiod restarted',
+      30_000,
+    );
     // A change made after the restart reaches the ztunnels: they resynced with the new istiod.
     await mesh.writeConfig('deny.yaml', DENY_CLIENT);
-    await eventually(async () => {
-      const r = await curl(CLIENT, 'http://127.10.2.10/', { timeoutS: 2 });
-      return r.code !== 0 ? true : undefined;
-    }, 'the policy from the restarted istiod', 15_000);
+    await eventually(
+      async () => {
+        const r = await curl(CLIENT, 'http://127.10.2.10/', { timeoutS: 2 });
+        return r.code !== 0 ? true : undefined;
+      },
+      'the policy from the restarted istiod',
+      15_000,
+    );
     await mesh.removeConfig('deny.yaml');
-    await eventually(async () => ((await curl(CLIENT, 'http://127.10.2.10/', { timeoutS: 2 })).code === 0 ? true : undefined), 'restored', 10_000);
+    await eventually(
+      async () => ((await curl(CLIENT, 'http://127.10.2.10/', { timeoutS: 2 })).code === 0 ? true : undefined),
+      'restored',
+      10_000,
+    );
   });
 });

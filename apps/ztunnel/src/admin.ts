@@ -24,7 +24,12 @@ function send(res: ServerResponse, status: number, body: unknown, contentType = 
   res.end(text);
 }
 
-function listen(host: string, port: number, name: string, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<Server> {
+function listen(
+  host: string,
+  port: number,
+  name: string,
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<Server> {
   const server = createServer((req, res) => {
     try {
       handler(req, res);
@@ -36,7 +41,11 @@ function listen(host: string, port: number, name: string, handler: (req: Incomin
   server.headersTimeout = 5_000;
   return new Promise((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) =>
-      reject(new ZtunnelError('ERR_ZTUNNEL_LISTEN_FAILED', `${name} port ${host}:${port}: ${error.code ?? error.message}`, { cause: error })),
+      reject(
+        new ZtunnelError('ERR_ZTUNNEL_LISTEN_FAILED', `${name} port ${host}:${port}: ${error.code ?? error.message}`, {
+          cause: error,
+        }),
+      ),
     );
     server.listen({ host, port }, () => resolve(server));
   });
@@ -65,7 +74,12 @@ export async function startAdmin(
         }
         if (url.pathname === '/healthz/ready') {
           const r = h.ready();
-          return send(res, r.ready ? 200 : 503, r.ready ? 'ready\n' : `not ready, pending: ${r.pending.join(', ')}\n`, 'text/plain');
+          return send(
+            res,
+            r.ready ? 200 : 503,
+            r.ready ? 'ready\n' : `not ready, pending: ${r.pending.join(', ')}\n`,
+            'text/plain',
+          );
         }
         if (url.pathname === '/')
           return send(
@@ -89,10 +103,16 @@ export async function startAdmin(
     );
     servers.push(
       await listen(host, ports.readiness, 'readiness', (req, res) => {
-        if (new URL(req.url ?? '/', 'http://r').pathname !== '/healthz/ready') return send(res, 404, 'not found\n', 'text/plain');
+        if (new URL(req.url ?? '/', 'http://r').pathname !== '/healthz/ready')
+          return send(res, 404, 'not found\n', 'text/plain');
         const r = h.ready();
         // Istio's answers: 200 "ready", 500 "not ready, pending: <tasks>".
-        send(res, r.ready ? 200 : 500, r.ready ? 'ready\n' : `not ready, pending: ${r.pending.join(', ')}\n`, 'text/plain');
+        send(
+          res,
+          r.ready ? 200 : 500,
+          r.ready ? 'ready\n' : `not ready, pending: ${r.pending.join(', ')}\n`,
+          'text/plain',
+        );
       }),
     );
   } catch (error) {

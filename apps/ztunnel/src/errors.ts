@@ -39,7 +39,8 @@ export const errorCodes = defineErrorCatalog({
     fix: 'Use a SOCKS5 client without authentication, e.g. `curl --socks5 <pod-ip>:15080 http://…` (or --socks5-hostname for names).',
   },
   ERR_ZTUNNEL_DNS: {
-    summary: 'A SOCKS5 request named a host that is neither a mesh Service hostname nor resolvable by the system resolver.',
+    summary:
+      'A SOCKS5 request named a host that is neither a mesh Service hostname nor resolvable by the system resolver.',
     fix: 'Use the Service hostname (<name>.<namespace>.svc.cluster.local), its VIP, or a resolvable name.',
   },
   ERR_ZTUNNEL_IDENTITY: {

@@ -66,7 +66,13 @@ export function planInbound(state: ZtunnelState, request: InboundRequest): Inbou
   const decision = authorize(state, pod, request.peerIdentity, request.peerIp, authority);
   if (decision.decision !== 'allow')
     return { kind: 'refuse', status: 401, reason: decision.reason, flag: 'DENY', decision, service, source };
-  return { kind: 'forward', target: authority, decision, service: service ?? state.serviceForTarget(pod, authority.port), source };
+  return {
+    kind: 'forward',
+    target: authority,
+    decision,
+    service: service ?? state.serviceForTarget(pod, authority.port),
+    source,
+  };
 }
 
 export function authorize(

@@ -38,7 +38,10 @@ export function createLogs(options: { level: LogLevel; destination?: NodeJS.Writ
       return logger;
     },
     setLevels(spec) {
-      for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+      for (const part of spec
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)) {
         const [a, b] = part.includes(':') ? part.split(':', 2) : [undefined, part];
         if (!LOG_LEVELS.includes(b as LogLevel)) throw new Error(`unknown level ${JSON.stringify(b)}`);
         if (a === undefined) {

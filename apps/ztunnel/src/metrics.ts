@@ -57,8 +57,7 @@ export function createMetrics(options: { version: string }): ZtunnelMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const r = { registers: [registry] };
-  const traffic = (name: string, help: string) =>
-    new Counter({ name, help, labelNames: [...TRAFFIC_LABELS], ...r });
+  const traffic = (name: string, help: string) => new Counter({ name, help, labelNames: [...TRAFFIC_LABELS], ...r });
   new Gauge({ name: 'istio_build', help: 'Istio component build info', labelNames: ['component', 'tag'], ...r }).set(
     { component: 'ztunnel', tag: options.version },
     1,
@@ -67,12 +66,18 @@ export function createMetrics(options: { version: string }): ZtunnelMetrics {
     registry,
     opened: traffic('istio_tcp_connections_opened_total', 'The total number of TCP connections opened.'),
     closed: traffic('istio_tcp_connections_closed_total', 'The total number of TCP connections closed.'),
-    sent: traffic('istio_tcp_sent_bytes_total', 'The size of total bytes sent during response in case of a TCP connection.'),
+    sent: traffic(
+      'istio_tcp_sent_bytes_total',
+      'The size of total bytes sent during response in case of a TCP connection.',
+    ),
     received: traffic(
       'istio_tcp_received_bytes_total',
       'The size of total bytes received during request in case of a TCP connection.',
     ),
-    failed: traffic('istio_tcp_connections_failed_total', 'The total number of TCP connections that failed (unstable).'),
+    failed: traffic(
+      'istio_tcp_connections_failed_total',
+      'The total number of TCP connections that failed (unstable).',
+    ),
     socketsOpen: new Gauge({
       name: 'istio_tcp_sockets_open',
       help: 'The current number of open TCP sockets (unstable).',

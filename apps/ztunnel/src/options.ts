@@ -39,7 +39,11 @@ interface Spec {
 }
 
 export const OPTION_SPECS: readonly Spec[] = [
-  { flags: '--node-name <name>', env: 'NODE_NAME', description: 'the node this ztunnel serves: it proxies the pods whose spec.nodeName is this (required)' },
+  {
+    flags: '--node-name <name>',
+    env: 'NODE_NAME',
+    description: 'the node this ztunnel serves: it proxies the pods whose spec.nodeName is this (required)',
+  },
   {
     flags: '--node-ip <ip>',
     env: 'INSTANCE_IP',
@@ -51,12 +55,17 @@ export const OPTION_SPECS: readonly Spec[] = [
     default: 'istiod.istio-system.svc:15012',
     description: "istiod's TLS gRPC port: delta xDS (Address, Authorization)",
   },
-  { flags: '--ca-address <host:port>', env: 'CA_ADDRESS', description: "the CA (default: the xDS address; istiod's 15012)" },
+  {
+    flags: '--ca-address <host:port>',
+    env: 'CA_ADDRESS',
+    description: "the CA (default: the xDS address; istiod's 15012)",
+  },
   {
     flags: '--root-cert <file>',
     env: 'XDS_ROOT_CA',
     default: './var/run/secrets/istio/root-cert.pem',
-    description: "istiod's root certificate (istio-ca-root-cert), to verify the xDS and CA connections; re-read on each connect",
+    description:
+      "istiod's root certificate (istio-ca-root-cert), to verify the xDS and CA connections; re-read on each connect",
   },
   {
     flags: '--istiod-hostname <name>',
@@ -68,15 +77,40 @@ export const OPTION_SPECS: readonly Spec[] = [
     flags: '--token-file <file>',
     env: 'AUTH_TOKEN',
     default: './var/run/secrets/tokens/istio-token',
-    description: 'service account token for xDS and the CA (meshctl token create --sa istio-system/ztunnel --node <node>); re-read on each call',
+    description:
+      'service account token for xDS and the CA (meshctl token create --sa istio-system/ztunnel --node <node>); re-read on each call',
   },
   { flags: '--cluster-id <id>', env: 'CLUSTER_ID', default: 'Kubernetes', description: 'sent as the clusterid header' },
-  { flags: '--pod-name <name>', env: 'POD_NAME', description: "ztunnel's own pod name in its xDS node id (default ztunnel-<node>)" },
+  {
+    flags: '--pod-name <name>',
+    env: 'POD_NAME',
+    description: "ztunnel's own pod name in its xDS node id (default ztunnel-<node>)",
+  },
   { flags: '--pod-namespace <ns>', env: 'POD_NAMESPACE', default: 'istio-system', description: "ztunnel's namespace" },
-  { flags: '--admin-port <port>', env: 'ADMIN_PORT', default: '15000', description: 'admin: /config_dump, /logging, /quitquitquit' },
-  { flags: '--metrics-port <port>', env: 'STATS_PORT', default: '15020', description: 'Prometheus: /metrics, /stats/prometheus' },
-  { flags: '--readiness-port <port>', env: 'READINESS_PORT', default: '15021', description: 'readiness: /healthz/ready' },
-  { flags: '--cert-ttl <duration>', env: 'SECRET_TTL', default: '24h', description: 'requested workload certificate lifetime (renewed at half-life)' },
+  {
+    flags: '--admin-port <port>',
+    env: 'ADMIN_PORT',
+    default: '15000',
+    description: 'admin: /config_dump, /logging, /quitquitquit',
+  },
+  {
+    flags: '--metrics-port <port>',
+    env: 'STATS_PORT',
+    default: '15020',
+    description: 'Prometheus: /metrics, /stats/prometheus',
+  },
+  {
+    flags: '--readiness-port <port>',
+    env: 'READINESS_PORT',
+    default: '15021',
+    description: 'readiness: /healthz/ready',
+  },
+  {
+    flags: '--cert-ttl <duration>',
+    env: 'SECRET_TTL',
+    default: '24h',
+    description: 'requested workload certificate lifetime (renewed at half-life)',
+  },
   {
     flags: '--drain-timeout <duration>',
     env: 'TERMINATION_GRACE_PERIOD',
@@ -87,7 +121,8 @@ export const OPTION_SPECS: readonly Spec[] = [
     flags: '--max-connections-per-pod <n>',
     env: 'MAX_CONNECTIONS_PER_POD',
     default: '4096',
-    description: 'concurrent connections accepted per pod listener (SOCKS5 and HBONE each); more wait in the kernel backlog',
+    description:
+      'concurrent connections accepted per pod listener (SOCKS5 and HBONE each); more wait in the kernel backlog',
   },
   {
     flags: '--socks5-handshake-timeout <duration>',
@@ -95,8 +130,19 @@ export const OPTION_SPECS: readonly Spec[] = [
     default: '10s',
     description: 'a SOCKS5 client must complete its request within this time',
   },
-  { flags: '--connect-timeout <duration>', env: 'CONNECT_TIMEOUT', default: '10s', description: 'outbound and app connect timeout' },
-  { flags: '--log-level <level>', env: 'LOG_LEVEL', default: 'info', choices: LOG_LEVELS, description: 'log level (JSON logs on stdout)' },
+  {
+    flags: '--connect-timeout <duration>',
+    env: 'CONNECT_TIMEOUT',
+    default: '10s',
+    description: 'outbound and app connect timeout',
+  },
+  {
+    flags: '--log-level <level>',
+    env: 'LOG_LEVEL',
+    default: 'info',
+    choices: LOG_LEVELS,
+    description: 'log level (JSON logs on stdout)',
+  },
 ];
 
 export const HELP_FOOTER = `
@@ -111,7 +157,9 @@ Signals: SIGTERM/SIGINT drain (listeners closed, open connections get --drain-ti
 
 export function createCommand(): Command {
   const command = new Command('ztunnel')
-    .description('The per-node zero-trust L4 proxy of the ambient mesh: HBONE, SPIFFE identities, L4 policy, telemetry.')
+    .description(
+      'The per-node zero-trust L4 proxy of the ambient mesh: HBONE, SPIFFE identities, L4 policy, telemetry.',
+    )
     .helpOption('-h, --help', 'show this help')
     .addHelpText('after', HELP_FOOTER)
     .allowExcessArguments(false);

@@ -13,8 +13,17 @@ const world = () =>
     workload({ name: 'sick-1', ip: '10.0.0.12', services: { [WEB]: [[80, 8080]] }, healthy: false }),
     workload({ name: 'client-1', ip: '10.0.0.20', sa: 'client', node: 'node-b' }),
     workload({ name: 'old-1', namespace: 'legacy', ip: '10.0.0.40', hbone: false }),
-    service({ name: 'reviews', vip: '10.96.0.20', ports: [[9080, 9080]], waypoint: hostnameGateway('shop', 'waypoint') }),
-    workload({ name: 'reviews-1', ip: '10.0.0.50', services: { 'shop/reviews.shop.svc.cluster.local': [[9080, 9080]] } }),
+    service({
+      name: 'reviews',
+      vip: '10.96.0.20',
+      ports: [[9080, 9080]],
+      waypoint: hostnameGateway('shop', 'waypoint'),
+    }),
+    workload({
+      name: 'reviews-1',
+      ip: '10.0.0.50',
+      services: { 'shop/reviews.shop.svc.cluster.local': [[9080, 9080]] },
+    }),
   ]);
 
 describe('planOutbound', () => {
@@ -37,31 +46,53 @@ describe('planOutbound', () => {
   it('dials a pod IP directly, plain TCP for workloads outside the mesh, passthrough for unknown addresses', () => {
     const rng = seededRng(1);
     const direct = planOutbound(state, { source, destination: { host: '10.0.0.10', port: 8080 } }, rng);
-    expect(direct).toMatchObject({ kind: 'hbone', authority: { host: '10.0.0.10', port: 8080 }, expectedIdentities: ['spiffe://cluster.local/ns/shop/sa/web'] });
+    expect(direct).toMatchObject({
+      kind: 'hbone',
+      authority: { host: '10.0.0.10', port: 8080 },
+      expectedIdentities: ['spiffe://cluster.local/ns/shop/sa/web'],
+    });
     expect(direct.kind === 'hbone' && direct.service?.key).toBe(WEB); // found through the workload's services
     expect(planOutbound(state, { source, destination: { host: '10.0.0.40', port: 80 } }, rng)).toMatchObject({
       kind: 'tcp',
       passthrough: false,
       target: { host: '10.0.0.40', port: 80 },
     });
-    expect(planOutbound(state, { source, destination: { host: '192.0.2.1', port: 443 } }, rng)).toMatchObject({ kind: 'tcp', passthrough: true });
+    expect(planOutbound(state, { source, destination: { host: '192.0.2.1', port: 443 } }, rng)).toMatchObject({
+      kind: 'tcp',
+      passthrough: true,
+    });
   });
 
   it('refuses self-calls and services without a healthy endpoint for the port', () => {
     const rng = seededRng(1);
-    expect(planOutbound(state, { source, destination: { host: '10.0.0.10', port: 15008 } }, rng)).toMatchObject({ kind: 'error', code: 'ERR_ZTUNNEL_SELF_CALL' });
-    expect(planOutbound(state, { source, destination: { host: '10.96.0.10', port: 81 } }, rng)).toMatchObject({ kind: 'error', code: 'ERR_ZTUNNEL_NO_HEALTHY_UPSTREAM' });
+    expect(planOutbound(state, { source, destination: { host: '10.0.0.10', port: 15008 } }, rng)).toMatchObject({
+      kind: 'error',
+      code: 'ERR_ZTUNNEL_SELF_CALL',
+    });
+    expect(planOutbound(state, { source, destination: { host: '10.96.0.10', port: 81 } }, rng)).toMatchObject({
+      kind: 'error',
+      code: 'ERR_ZTUNNEL_NO_HEALTHY_UPSTREAM',
+    });
   });
 
   it('sends waypoint-bound services to the waypoint with the original destination as authority, or refuses', () => {
     const rng = seededRng(1);
     const missing = planOutbound(state, { source, destination: { host: '10.96.0.20', port: 9080 } }, rng);
-    expect(missing).toMatchObject({ kind: 'error', code: 'ERR_ZTUNNEL_WAYPOINT_UNAVAILABLE', waypoint: 'shop/waypoint.shop.svc.cluster.local' });
+    expect(missing).toMatchObject({
+      kind: 'error',
+      code: 'ERR_ZTUNNEL_WAYPOINT_UNAVAILABLE',
+      waypoint: 'shop/waypoint.shop.svc.cluster.local',
+    });
 
     state.applyAddresses(
       [
         service({ name: 'waypoint', vip: '10.96.0.30', ports: [[15008, 15008]], sans: [] }),
-        workload({ name: 'waypoint-1', ip: '10.0.0.60', sa: 'waypoint', services: { 'shop/waypoint.shop.svc.cluster.local': [[15008, 15008]] } }),
+        workload({
+          name: 'waypoint-1',
+          ip: '10.0.0.60',
+          sa: 'waypoint',
+          services: { 'shop/waypoint.shop.svc.cluster.local': [[15008, 15008]] },
+        }),
       ],
       [],
     );
@@ -82,7 +113,13 @@ describe('planInbound', () => {
   const client = 'spiffe://cluster.local/ns/shop/sa/client';
 
   it('forwards an allowed connection to the pod with the source workload and service for telemetry', () => {
-    const plan = planInbound(state, { pod, authority: { host: '10.0.0.10', port: 8080 }, peerIdentity: client, peerIp: '10.0.0.20', forwardedHost: 'web.shop.svc.cluster.local' });
+    const plan = planInbound(state, {
+      pod,
+      authority: { host: '10.0.0.10', port: 8080 },
+      peerIdentity: client,
+      peerIp: '10.0.0.20',
+      forwardedHost: 'web.shop.svc.cluster.local',
+    });
     expect(plan).toMatchObject({ kind: 'forward', target: { host: '10.0.0.10', port: 8080 } });
     expect(plan.source?.workload.name).toBe('client-1');
     expect(plan.service?.key).toBe(WEB);
@@ -90,12 +127,28 @@ describe('planInbound', () => {
 
   it('answers 400 for another address, 503 for a self-call, 401 when a policy denies', () => {
     const base = { pod, peerIdentity: client, peerIp: '10.0.0.20', forwardedHost: undefined };
-    expect(planInbound(state, { ...base, authority: { host: '10.0.0.11', port: 8080 } })).toMatchObject({ kind: 'refuse', status: 400 });
-    expect(planInbound(state, { ...base, authority: { host: '10.0.0.10', port: 15080 } })).toMatchObject({ kind: 'refuse', status: 503 });
+    expect(planInbound(state, { ...base, authority: { host: '10.0.0.11', port: 8080 } })).toMatchObject({
+      kind: 'refuse',
+      status: 400,
+    });
+    expect(planInbound(state, { ...base, authority: { host: '10.0.0.10', port: 15080 } })).toMatchObject({
+      kind: 'refuse',
+      status: 503,
+    });
     state.applyAuthorizations([denyPrincipal('deny-client', 'shop', 'cluster.local/ns/shop/sa/client')], []);
-    expect(planInbound(state, { ...base, authority: { host: '10.0.0.10', port: 8080 } })).toMatchObject({ kind: 'refuse', status: 401, flag: 'DENY' });
+    expect(planInbound(state, { ...base, authority: { host: '10.0.0.10', port: 8080 } })).toMatchObject({
+      kind: 'refuse',
+      status: 401,
+      flag: 'DENY',
+    });
     // Another identity is still allowed.
-    expect(planInbound(state, { ...base, peerIdentity: 'spiffe://cluster.local/ns/shop/sa/web', authority: { host: '10.0.0.10', port: 8080 } }).kind).toBe('forward');
+    expect(
+      planInbound(state, {
+        ...base,
+        peerIdentity: 'spiffe://cluster.local/ns/shop/sa/web',
+        authority: { host: '10.0.0.10', port: 8080 },
+      }).kind,
+    ).toBe('forward');
     state.applyAuthorizations([], ['shop/deny-client']);
     expect(planInbound(state, { ...base, authority: { host: '10.0.0.10', port: 8080 } }).kind).toBe('forward');
   });

@@ -83,7 +83,9 @@ export function resolveGateway(
   }
   const workload = pick(candidates, rng);
   if (!workload)
-    return { error: `the waypoint ${formatGatewayAddress(gateway)} has no healthy workload (is the waypoint running?)` };
+    return {
+      error: `the waypoint ${formatGatewayAddress(gateway)} has no healthy workload (is the waypoint running?)`,
+    };
   return {
     workload,
     via: { host: workload.ips[0]!, port },
@@ -104,7 +106,9 @@ export function planOutbound(state: ZtunnelState, request: OutboundRequest, rng:
   let port = destination.port;
   if (service) {
     if (service.service.waypoint) return viaWaypoint(state, service.service.waypoint, request, service, rng);
-    const endpoints = state.endpoints(service.key).filter((w) => healthy(w) && targetPort(service, w, port) !== undefined);
+    const endpoints = state
+      .endpoints(service.key)
+      .filter((w) => healthy(w) && targetPort(service, w, port) !== undefined);
     workload = pick(endpoints, rng);
     if (!workload)
       return {
@@ -164,7 +168,13 @@ function viaWaypoint(
   const name = formatGatewayAddress(gateway) ?? 'waypoint';
   const resolved = resolveGateway(state, gateway, rng);
   if ('error' in resolved)
-    return { kind: 'error', code: 'ERR_ZTUNNEL_WAYPOINT_UNAVAILABLE', message: resolved.error, service, waypoint: name };
+    return {
+      kind: 'error',
+      code: 'ERR_ZTUNNEL_WAYPOINT_UNAVAILABLE',
+      message: resolved.error,
+      service,
+      waypoint: name,
+    };
   return {
     kind: 'hbone',
     via: resolved.via,

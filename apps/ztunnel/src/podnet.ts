@@ -71,9 +71,13 @@ export class LoopbackPodNetwork implements PodNetwork {
         return new Promise((resolve, reject) => {
           server.once('error', (error: NodeJS.ErrnoException) =>
             reject(
-              new ZtunnelError('ERR_ZTUNNEL_LISTEN_FAILED', `pod ${pod.uid}: cannot listen on ${pod.ip}:${ports[port]}: ${error.code ?? error.message}`, {
-                cause: error,
-              }),
+              new ZtunnelError(
+                'ERR_ZTUNNEL_LISTEN_FAILED',
+                `pod ${pod.uid}: cannot listen on ${pod.ip}:${ports[port]}: ${error.code ?? error.message}`,
+                {
+                  cause: error,
+                },
+              ),
             ),
           );
           server.listen({ host: pod.ip, port: ports[port], exclusive: true }, () => resolve(server));

@@ -157,7 +157,13 @@ export class PodProxy {
       closed++;
       this.#deps.metrics.policyClosed.inc();
       this.#deps.log.info(
-        { pod: this.uid, src: ctx.peerIdentity, dst: hostPort(ctx.plan.target), policy: decision.policy, reason: decision.reason },
+        {
+          pod: this.uid,
+          src: ctx.peerIdentity,
+          dst: hostPort(ctx.plan.target),
+          policy: decision.policy,
+          reason: decision.reason,
+        },
         'connection closed due to policy change',
       );
       t.reset();
@@ -277,7 +283,11 @@ export class PodProxy {
       const resolved = await this.#resolve(target.host);
       if (!resolved) {
         socket.end(reply(REPLY.hostUnreachable));
-        this.#failEarly(socket, `${target.host}:${target.port}`, new ZtunnelError('ERR_ZTUNNEL_DNS', `cannot resolve ${target.host}`));
+        this.#failEarly(
+          socket,
+          `${target.host}:${target.port}`,
+          new ZtunnelError('ERR_ZTUNNEL_DNS', `cannot resolve ${target.host}`),
+        );
         return;
       }
       host = resolved;
@@ -368,7 +378,10 @@ export class PodProxy {
           target: plan.authority,
           via: plan.via,
           expectedIdentities: plan.expectedIdentities,
-          source: { identity: this.workload.identity, ...(this.#net.sourceAddress ? { address: this.#net.sourceAddress } : {}) },
+          source: {
+            identity: this.workload.identity,
+            ...(this.#net.sourceAddress ? { address: this.#net.sourceAddress } : {}),
+          },
           forwarded: {
             for: srcAddr,
             ...(plan.service ? { host: plan.service.service.hostname } : {}),
@@ -400,7 +413,13 @@ export class PodProxy {
       flags = responseFlags({ error });
       if (flags === '-') flags = 'CONNECT';
       if (!socket.destroyed)
-        socket.end(reply((error as { details?: { status?: number } }).details?.status === 401 ? REPLY.notAllowed : REPLY.connectionRefused));
+        socket.end(
+          reply(
+            (error as { details?: { status?: number } }).details?.status === 401
+              ? REPLY.notAllowed
+              : REPLY.connectionRefused,
+          ),
+        );
     } finally {
       this.#live.delete(entry);
     }

@@ -43,11 +43,12 @@ describe('SOCKS5 handshake on a socket', () => {
     };
     return { results, client };
   }
-  const closed = (s: Socket) => new Promise<Buffer>((resolve) => {
-    const chunks: Buffer[] = [];
-    s.on('data', (d: Buffer) => chunks.push(d));
-    s.once('close', () => resolve(Buffer.concat(chunks)));
-  });
+  const closed = (s: Socket) =>
+    new Promise<Buffer>((resolve) => {
+      const chunks: Buffer[] = [];
+      s.on('data', (d: Buffer) => chunks.push(d));
+      s.once('close', () => resolve(Buffer.concat(chunks)));
+    });
 
   it('returns the target and the early data sent with the request', async () => {
     const { results, client } = await serve(5_000);

@@ -21,9 +21,7 @@ export const REPLY = {
 export type SocksTarget = { kind: 'ip'; host: string; port: number } | { kind: 'domain'; host: string; port: number };
 
 export type ParseResult<T> =
-  | { state: 'more' }
-  | { state: 'done'; value: T; used: number }
-  | { state: 'error'; reason: string; reply?: number };
+  { state: 'more' } | { state: 'done'; value: T; used: number } | { state: 'error'; reason: string; reply?: number };
 
 /** The client greeting: version, then the offered methods. */
 export function parseGreeting(buf: Uint8Array): ParseResult<{ methods: number[] }> {
@@ -42,7 +40,7 @@ function formatIpv6(b: Uint8Array): string {
   // Canonical compression of the longest zero run (RFC 5952), so the text matches state lookups.
   let best = -1;
   let bestLen = 0;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== '0') {
       i++;
       continue;
@@ -104,7 +102,10 @@ const MAX_HANDSHAKE_BYTES = 257 + 262;
  * any bytes the client sent after its request (early data); rejects with ERR_ZTUNNEL_SOCKS5 after answering what the
  * protocol allows. The socket is paused on return.
  */
-export function socksHandshake(socket: Socket, options: { timeoutMs: number }): Promise<{ target: SocksTarget; rest: Buffer }> {
+export function socksHandshake(
+  socket: Socket,
+  options: { timeoutMs: number },
+): Promise<{ target: SocksTarget; rest: Buffer }> {
   return new Promise((resolve, reject) => {
     let buf: Buffer = Buffer.alloc(0);
     let phase: 'greeting' | 'request' = 'greeting';
@@ -114,7 +115,10 @@ export function socksHandshake(socket: Socket, options: { timeoutMs: number }): 
       else socket.destroy();
       reject(new ZtunnelError('ERR_ZTUNNEL_SOCKS5', reason));
     };
-    const timer = setTimeout(() => fail(`no complete SOCKS5 request within ${options.timeoutMs} ms`), options.timeoutMs);
+    const timer = setTimeout(
+      () => fail(`no complete SOCKS5 request within ${options.timeoutMs} ms`),
+      options.timeoutMs,
+    );
     const onData = (chunk: Buffer) => {
       buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
       if (buf.length > MAX_HANDSHAKE_BYTES) return fail('SOCKS5 handshake too large');

@@ -75,10 +75,17 @@ export function service(o: {
 }
 
 export const hostnameGateway = (ns: string, name: string): GatewayAddress =>
-  ({ hostname: { namespace: ns, hostname: `${name}.${ns}.svc.cluster.local` }, hboneMtlsPort: 15008 }) as GatewayAddress;
+  ({
+    hostname: { namespace: ns, hostname: `${name}.${ns}.svc.cluster.local` },
+    hboneMtlsPort: 15008,
+  }) as GatewayAddress;
 
 /** A DENY (action 1) of one principal, namespace-wide (scope 1). */
-export function denyPrincipal(name: string, namespace: string, principal: string): { name: string; resource: Authorization } {
+export function denyPrincipal(
+  name: string,
+  namespace: string,
+  principal: string,
+): { name: string; resource: Authorization } {
   return {
     name: `${namespace}/${name}`,
     resource: {

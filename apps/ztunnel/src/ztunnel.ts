@@ -38,7 +38,6 @@ export interface Ztunnel extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-
 export async function startZtunnel(options: ZtunnelOptions, deps: ZtunnelDeps): Promise<Ztunnel> {
   const { logs } = deps;
   const log = logs.scope('ztunnel');
@@ -55,9 +54,13 @@ export async function startZtunnel(options: ZtunnelOptions, deps: ZtunnelDeps): 
     try {
       return (await readFile(options.tokenFile, 'utf8')).trim();
     } catch (error) {
-      throw new ZtunnelError('ERR_ZTUNNEL_TOKEN', `cannot read --token-file ${options.tokenFile}: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw new ZtunnelError(
+        'ERR_ZTUNNEL_TOKEN',
+        `cannot read --token-file ${options.tokenFile}: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
     }
   };
 
@@ -89,7 +92,11 @@ export async function startZtunnel(options: ZtunnelOptions, deps: ZtunnelDeps): 
         metrics.certExpiry.set({ identity: e.identity }, Math.floor(e.expiresAt / 1000));
         metrics.certRenewals.inc({ result: e.renewal ? 'renewed' : 'issued' });
         caLog.info(
-          { identity: e.identity, expires: new Date(e.expiresAt).toISOString(), renewAt: new Date(e.renewAt).toISOString() },
+          {
+            identity: e.identity,
+            expires: new Date(e.expiresAt).toISOString(),
+            renewAt: new Date(e.renewAt).toISOString(),
+          },
           e.renewal ? 'certificate renewed' : 'certificate issued',
         );
         refreshReadiness();
@@ -111,7 +118,12 @@ export async function startZtunnel(options: ZtunnelOptions, deps: ZtunnelDeps): 
   const xds = new XdsClient({
     server: options.xdsAddress,
     node: {
-      id: istioNodeId({ type: 'ztunnel', ip: options.nodeIp, podName: options.podName, namespace: options.podNamespace }),
+      id: istioNodeId({
+        type: 'ztunnel',
+        ip: options.nodeIp,
+        podName: options.podName,
+        namespace: options.podNamespace,
+      }),
       metadata: {
         NAME: options.podName,
         NAMESPACE: options.podNamespace,
@@ -128,22 +140,39 @@ export async function startZtunnel(options: ZtunnelOptions, deps: ZtunnelDeps): 
   const addresses = xds.subscribe(addressType);
   const policies = xds.subscribe(authorizationType);
   const synced = { addresses: false, policies: false };
-  void addresses.ready().then(() => ((synced.addresses = true), refreshReadiness()), () => {});
-  void policies.ready().then(() => ((synced.policies = true), refreshReadiness()), () => {});
+  void addresses.ready().then(
+    () => ((synced.addresses = true), refreshReadiness()),
+    () => {},
+  );
+  void policies.ready().then(
+    () => ((synced.policies = true), refreshReadiness()),
+    () => {},
+  );
   addresses.onChange((batch) => {
     metrics.xdsMessages.inc({ url: addressType.typeUrl });
-    state.applyAddresses(batch.updated.map((r) => ({ name: r.name, resource: r.resource })), batch.removed);
+    state.applyAddresses(
+      batch.updated.map((r) => ({ name: r.name, resource: r.resource })),
+      batch.removed,
+    );
   });
   policies.onChange((batch) => {
     metrics.xdsMessages.inc({ url: authorizationType.typeUrl });
-    state.applyAuthorizations(batch.updated.map((r) => ({ name: r.name, resource: r.resource })), batch.removed);
+    state.applyAuthorizations(
+      batch.updated.map((r) => ({ name: r.name, resource: r.resource })),
+      batch.removed,
+    );
   });
   xds.on('connected', (info) => xdsLog.info({ server: info.server, attempt: info.attempt }, 'connected to istiod'));
   xds.on('disconnected', ({ error, reconnectInMs }) => {
     metrics.xdsTerminations.inc({ reason: 'ConnectionError' });
-    xdsLog.warn({ code: error.code, err: error.message, reconnectInMs }, 'xDS stream ended; serving the last good state');
+    xdsLog.warn(
+      { code: error.code, err: error.message, reconnectInMs },
+      'xDS stream ended; serving the last good state',
+    );
   });
-  xds.on('nack', (e) => xdsLog.warn({ typeUrl: e.typeUrl, reason: e.message }, 'rejected part of an xDS response (NACK)'));
+  xds.on('nack', (e) =>
+    xdsLog.warn({ typeUrl: e.typeUrl, reason: e.message }, 'rejected part of an xDS response (NACK)'),
+  );
 
   // ------------------------------------------------------------------------------------------ local pods
 
@@ -225,7 +254,10 @@ export async function startZtunnel(options: ZtunnelOptions, deps: ZtunnelDeps): 
     if (r.ready && !wasReady) {
       wasReady = true;
       log.info(
-        { node: options.nodeName, pods: [...proxies.values()].map((p) => ({ uid: p.uid, ip: p.ip, identity: p.workload.identity })) },
+        {
+          node: options.nodeName,
+          pods: [...proxies.values()].map((p) => ({ uid: p.uid, ip: p.ip, identity: p.workload.identity })),
+        },
         'ztunnel ready',
       );
     }
@@ -253,7 +285,10 @@ export async function startZtunnel(options: ZtunnelOptions, deps: ZtunnelDeps): 
         status: w.status === 0 ? 'Healthy' : 'Unhealthy',
         clusterId: w.clusterId,
         services: Object.fromEntries(
-          Object.entries(w.services ?? {}).map(([k, v]) => [k, Object.fromEntries(v.ports.map((p) => [p.servicePort, p.targetPort]))]),
+          Object.entries(w.services ?? {}).map(([k, v]) => [
+            k,
+            Object.fromEntries(v.ports.map((p) => [p.servicePort, p.targetPort])),
+          ]),
         ),
       })),
     services: [...state.services()].map((s) => ({
@@ -273,7 +308,11 @@ export async function startZtunnel(options: ZtunnelOptions, deps: ZtunnelDeps): 
         p.uid,
         {
           state: 'Up',
-          info: { name: p.workload.workload.name, namespace: p.workload.workload.namespace, serviceAccount: p.workload.workload.serviceAccount || 'default' },
+          info: {
+            name: p.workload.workload.name,
+            namespace: p.workload.workload.namespace,
+            serviceAccount: p.workload.workload.serviceAccount || 'default',
+          },
           connections: p.connections(),
         },
       ]),
@@ -314,7 +353,13 @@ export async function startZtunnel(options: ZtunnelOptions, deps: ZtunnelDeps): 
     throw error;
   }
   log.info(
-    { node: options.nodeName, nodeIp: options.nodeIp, xds: options.xdsAddress, ...admin.ports, podNetwork: network.kind },
+    {
+      node: options.nodeName,
+      nodeIp: options.nodeIp,
+      xds: options.xdsAddress,
+      ...admin.ports,
+      podNetwork: network.kind,
+    },
     'ztunnel started',
   );
 
@@ -345,4 +390,3 @@ export async function startZtunnel(options: ZtunnelOptions, deps: ZtunnelDeps): 
     [Symbol.asyncDispose]: close,
   };
 }
-

@@ -56,7 +56,10 @@ export function registerUp(program: Command, io: CommandIO): void {
     .description(
       'run the local mesh: istiod with the config directory and one ztunnel per Node object, until Ctrl-C (editing the directory takes effect live)',
     )
-    .requiredOption('--config <dir>', 'config directory (Kubernetes/Istio YAML: Nodes, Namespaces, Pods, Services, policies)')
+    .requiredOption(
+      '--config <dir>',
+      'config directory (Kubernetes/Istio YAML: Nodes, Namespaces, Pods, Services, policies)',
+    )
     .option('--state-dir <dir>', 'CA, tokens and logs (default: .mesh/<config dir name> next to the config directory)')
     .option('--grpc-addr <addr>', "istiod's plaintext gRPC", '127.0.0.1:15010')
     .option('--secure-grpc-addr <addr>', "istiod's TLS gRPC (xDS and CA for the ztunnels)", '127.0.0.1:15012')
@@ -88,7 +91,11 @@ async function runUp(flags: UpFlags, io: CommandIO): Promise<void> {
     istiodBin: flags.istiodBin ?? findAppBin('istiod'),
     ztunnelBin: flags.ztunnelBin ?? findAppBin('ztunnel'),
   };
-  const addr: UpAddresses = { grpc: flags.grpcAddr, secureGrpc: connectable(flags.secureGrpcAddr), monitoring: flags.monitoringAddr };
+  const addr: UpAddresses = {
+    grpc: flags.grpcAddr,
+    secureGrpc: connectable(flags.secureGrpcAddr),
+    monitoring: flags.monitoringAddr,
+  };
   const options = { logLevel: flags.logLevel, certTtl: flags.certTtl, drainTimeout: flags.drainTimeout };
   for (const d of ['ca', 'tokens', 'logs']) await mkdir(join(stateDir, d), { recursive: true });
 
@@ -101,7 +108,8 @@ async function runUp(flags: UpFlags, io: CommandIO): Promise<void> {
   let plan = load();
   say(`meshctl up: ${configDir}\n  state, CA, tokens and logs: ${stateDir}\n`);
   for (const w of plan.warnings) say(`  warning: ${w}\n`);
-  if (plan.nodes.length === 0) say('  warning: no Node objects with an InternalIP in 127.0.0.0/8: istiod only, no ztunnel\n');
+  if (plan.nodes.length === 0)
+    say('  warning: no Node objects with an InternalIP in 127.0.0.0/8: istiod only, no ztunnel\n');
 
   const key = await loadTokenSigningKey({ dir: paths.caDir, create: true, signal: io.signal });
   const writeTokens = async (p: MeshPlan) => {
@@ -163,10 +171,14 @@ async function runUp(flags: UpFlags, io: CommandIO): Promise<void> {
     );
     io.stdout('\n');
     for (const n of summary.nodes)
-      io.stdout(`  ${n.name} (${n.ip}): admin http://${n.ip}:15000/config_dump  metrics http://${n.ip}:15020/metrics\n`);
+      io.stdout(
+        `  ${n.name} (${n.ip}): admin http://${n.ip}:15000/config_dump  metrics http://${n.ip}:15020/metrics\n`,
+      );
     io.stdout(`  istiod: http://${connectable(addr.monitoring)}/debug  logs: ${join(stateDir, 'logs')}\n`);
   }
-  say(`✓ mesh ready: ${summary.nodes.length} node(s), ${summary.pods.filter((p) => p.identity).length} pod(s) in the mesh. Ctrl-C stops it.\n`);
+  say(
+    `✓ mesh ready: ${summary.nodes.length} node(s), ${summary.pods.filter((p) => p.identity).length} pod(s) in the mesh. Ctrl-C stops it.\n`,
+  );
 
   // Live changes: istiod watches the directory itself; nodes added or removed here start or stop their ztunnel.
   let fingerprint = await dirFingerprint(configDir);

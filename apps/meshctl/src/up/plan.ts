@@ -34,7 +34,9 @@ export function planMesh(objects: readonly ConfigObject[]): MeshPlan {
     const ip = node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
     if (!ip) warnings.push(`Node ${node.metadata.name} has no InternalIP address: no ztunnel for it`);
     else if (!isLoopbackV4(ip))
-      warnings.push(`Node ${node.metadata.name}: InternalIP ${ip} is not in 127.0.0.0/8 (the local mesh is loopback only): no ztunnel for it`);
+      warnings.push(
+        `Node ${node.metadata.name}: InternalIP ${ip} is not in 127.0.0.0/8 (the local mesh is loopback only): no ztunnel for it`,
+      );
     else nodes.push({ name: node.metadata.name, ip });
   }
   nodes.sort((a, b) => a.name.localeCompare(b.name));
@@ -50,7 +52,8 @@ export function planMesh(objects: readonly ConfigObject[]): MeshPlan {
       ip: pod.status?.podIP,
       serviceAccount: pod.spec?.serviceAccountName ?? pod.spec?.serviceAccount ?? 'default',
     };
-    if (p.node && !known.has(p.node)) warnings.push(`Pod ${p.namespace}/${p.name} is on node ${p.node}, which has no ztunnel`);
+    if (p.node && !known.has(p.node))
+      warnings.push(`Pod ${p.namespace}/${p.name} is on node ${p.node}, which has no ztunnel`);
     if (p.ip && !isLoopbackV4(p.ip)) warnings.push(`Pod ${p.namespace}/${p.name}: podIP ${p.ip} is not in 127.0.0.0/8`);
     pods.push(p);
   }
