@@ -29,10 +29,6 @@ export const errorCodes = defineErrorCatalog({
       "A connection was addressed to one of ztunnel's own ports (15001, 15006, 15008, 15080) on a pod IP; ztunnel refuses it to avoid loops.",
     fix: 'Address the application port instead.',
   },
-  ERR_ZTUNNEL_UNKNOWN_SOURCE: {
-    summary: 'Traffic arrived on a pod listener whose pod is no longer known to ztunnel (it was removed meanwhile).',
-    fix: 'Transient while a pod is deleted; if it persists, compare the pod list in /config_dump with the config.',
-  },
   ERR_ZTUNNEL_SOCKS5: {
     summary:
       'A client on a pod SOCKS5 port (15080) sent something that is not a SOCKS5 CONNECT this port supports (another version, an authentication method other than none, a command other than CONNECT, a truncated or oversized request, or nothing within the handshake timeout).',
