@@ -26,7 +26,16 @@ export const peers = [
     check: ['/usr/bin/python3', '-c', 'import h2'],
     usedBy: '@mesh/hbone interop: a python h2 HBONE client against our server',
   },
-  { package: 'tshark', check: ['tshark', '--version'], usedBy: '@mesh/hbone interop: the HBONE port carries only TLS' },
+  {
+    package: 'tshark',
+    check: ['tshark', '--version'],
+    usedBy: '@mesh/hbone interop and the ztunnel e2e suite: the HBONE port carries only TLS',
+  },
+  {
+    package: 'curl',
+    check: ['curl', '--version'],
+    usedBy: "ztunnel and meshctl up e2e suites: requests through the pods' SOCKS5 ports (curl --socks5)",
+  },
   {
     package: 'stunnel4',
     check: ['stunnel4', '-version'],
