@@ -29,10 +29,12 @@ export function socksGet(socks, url, { timeoutMs = 5_000 } = {}) {
     });
     socket.on('close', () => {
       clearTimeout(timer);
+      // [5, 0] answers the greeting; the CONNECT reply follows (10 bytes for an IPv4 bound address).
       if (data.length < 2 || data[0] !== 5 || data[1] !== 0)
-        return reject(new Error('the SOCKS5 proxy refused the connection'));
-      if (data.length < 12) return reject(new Error('the SOCKS5 proxy refused the connection'));
-      const http = data.subarray(12).toString('utf8');
+        return reject(new Error('the SOCKS5 proxy refused the greeting'));
+      if (data.length < 12 || data[3] !== 0)
+        return reject(new Error(`the mesh refused the connection (SOCKS5 reply ${data[3] ?? 'missing'})`));
+      const http = data.subarray(2 + 10).toString('utf8');
       const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(http)?.[1] ?? 0);
       if (!status) return reject(new Error('the connection closed without an HTTP answer'));
       const body = http.slice(http.indexOf('\r\n\r\n') + 4);
