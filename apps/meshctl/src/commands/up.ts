@@ -64,7 +64,12 @@ export function registerUp(program: Command, io: CommandIO): void {
     .option('--grpc-addr <addr>', "istiod's plaintext gRPC", '127.0.0.1:15010')
     .option('--secure-grpc-addr <addr>', "istiod's TLS gRPC (xDS and CA for the ztunnels)", '127.0.0.1:15012')
     .option('--monitoring-addr <addr>', "istiod's monitoring/debug HTTP", '127.0.0.1:15014')
-    .option('--log-level <level>', 'log level of istiod and the ztunnels', 'info')
+    .addOption(
+      // meshctl reads the children's info lines (`istiod ready`, `ztunnel ready`), so quieter levels are not offered.
+      new Option('--log-level <level>', 'log level of istiod and the ztunnels')
+        .choices(['trace', 'debug', 'info'])
+        .default('info'),
+    )
     .option('--cert-ttl <duration>', 'workload certificate lifetime the ztunnels request (default 24h)')
     .option('--drain-timeout <duration>', 'how long ztunnels drain connections on shutdown', '5s')
     .option('--ready-timeout <duration>', 'give up when the mesh is not ready within this time', '60s')
