@@ -215,7 +215,7 @@ status: {podIP: ${CLIENT_IP}}
       s.once('connect', () => {
         const ip = SERVER_IP.split('.').map(Number);
         s.write(Buffer.from([5, 1, 0, 5, 1, 0, 1, ...ip, port >> 8, port & 255]));
-        let got = Buffer.alloc(0);
+        let got: Buffer = Buffer.alloc(0);
         const onData = (d: Buffer) => {
           got = Buffer.concat([got, d]);
           if (got.length < 12) return;
@@ -284,7 +284,7 @@ status: {podIP: ${CLIENT_IP}}
       Array.from({ length: conns }, async (_, i) => {
         const c = await open();
         c.resume();
-        let buf = Buffer.alloc(0);
+        let buf: Buffer = Buffer.alloc(0);
         let waiting: (() => void) | undefined;
         c.on('data', (d: Buffer) => {
           buf = buf.length ? Buffer.concat([buf, d]) : d;
