@@ -28,6 +28,11 @@ export interface ZtunnelOptions {
   socksHandshakeTimeoutMs: number;
   connectTimeoutMs: number;
   logLevel: LogLevel;
+  /** Config from local YAML instead of istiod (files or directories). */
+  localConfig: string[];
+  /** Certificates from this cacerts directory instead of istiod's CA (local mode). */
+  localCaDir: string | undefined;
+  trustDomain: string;
 }
 
 interface Spec {
@@ -137,6 +142,24 @@ export const OPTION_SPECS: readonly Spec[] = [
     description: 'outbound and app connect timeout',
   },
   {
+    flags: '--local-config <paths>',
+    env: 'LOCAL_XDS_PATH',
+    description:
+      'run without istiod: Kubernetes/Istio YAML files or directories (comma-separated), turned into workloads and policies by the same ambient index istiod uses, followed live',
+  },
+  {
+    flags: '--local-ca-dir <dir>',
+    env: 'LOCAL_CA_DIR',
+    description:
+      'with --local-config: sign workload certificates with this cacerts directory (default: a throwaway in-memory CA)',
+  },
+  {
+    flags: '--trust-domain <domain>',
+    env: 'TRUST_DOMAIN',
+    default: 'cluster.local',
+    description: 'trust domain of the local CA',
+  },
+  {
     flags: '--log-level <level>',
     env: 'LOG_LEVEL',
     default: 'info',
@@ -218,5 +241,11 @@ export function resolveOptions(raw: Record<string, string | undefined>): Ztunnel
     socksHandshakeTimeoutMs: duration(get('socks5-handshake-timeout'), 'socks5-handshake-timeout'),
     connectTimeoutMs: duration(get('connect-timeout'), 'connect-timeout'),
     logLevel: (get('log-level') || 'info') as LogLevel,
+    localConfig: get('local-config')
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean),
+    localCaDir: get('local-ca-dir') || undefined,
+    trustDomain: get('trust-domain') || 'cluster.local',
   };
 }

@@ -14,6 +14,7 @@ import { createMetrics, type ZtunnelMetrics } from './metrics.js';
 import type { ZtunnelOptions } from './options.js';
 import { LoopbackPodNetwork, type PodNetwork } from './podnet.js';
 import { PodProxy } from './proxy.js';
+import { followLocalConfig, localCertificates, type LocalConfig } from './local.js';
 import { formatGatewayAddress, ZtunnelState } from './state.js';
 
 export interface ZtunnelDeps {
@@ -64,8 +65,16 @@ export async function startZtunnel(options: ZtunnelOptions, deps: ZtunnelDeps): 
     }
   };
 
+  const local = options.localConfig.length > 0;
   let ca: IstioCaClient | undefined;
   let fetch = deps.fetchCertificate;
+  if (!fetch && local)
+    fetch = await localCertificates({
+      dir: options.localCaDir,
+      trustDomain: options.trustDomain,
+      ttlMs: options.certTtlMs,
+      log: caLog,
+    });
   if (!fetch) {
     const root = await readFile(options.rootCertFile).catch((error: Error) => {
       throw new ZtunnelError('ERR_ZTUNNEL_INVALID_FLAG', `--root-cert ${options.rootCertFile}: ${error.message}`);
@@ -115,64 +124,81 @@ export async function startZtunnel(options: ZtunnelOptions, deps: ZtunnelDeps): 
     },
   });
 
-  const xds = new XdsClient({
-    server: options.xdsAddress,
-    node: {
-      id: istioNodeId({
-        type: 'ztunnel',
-        ip: options.nodeIp,
-        podName: options.podName,
-        namespace: options.podNamespace,
-      }),
-      metadata: {
-        NAME: options.podName,
-        NAMESPACE: options.podNamespace,
-        NODE_NAME: options.nodeName,
-        CLUSTER_ID: options.clusterId,
-        INSTANCE_IPS: options.nodeIp,
-      } as never,
-    },
-    tls: async () => ({ ca: await readFile(options.rootCertFile, 'utf8'), serverName: options.istiodHostname }),
-    token: readToken,
-    metadata: { clusterid: options.clusterId },
-    backoff: { initialMs: 100, maxMs: 5_000 },
-  });
-  const addresses = xds.subscribe(addressType);
-  const policies = xds.subscribe(authorizationType);
   const synced = { addresses: false, policies: false };
-  void addresses.ready().then(
-    () => ((synced.addresses = true), refreshReadiness()),
-    () => {},
-  );
-  void policies.ready().then(
-    () => ((synced.policies = true), refreshReadiness()),
-    () => {},
-  );
-  addresses.onChange((batch) => {
-    metrics.xdsMessages.inc({ url: addressType.typeUrl });
-    state.applyAddresses(
-      batch.updated.map((r) => ({ name: r.name, resource: r.resource })),
-      batch.removed,
+  let xds: XdsClient | undefined;
+  let localConfig: LocalConfig | undefined;
+  if (local) {
+    localConfig = await followLocalConfig({
+      paths: options.localConfig,
+      clusterId: options.clusterId,
+      state,
+      log: xdsLog,
+    });
+    synced.addresses = synced.policies = true;
+  } else {
+    xds = connectXds();
+  }
+
+  function connectXds(): XdsClient {
+    const xds = new XdsClient({
+      server: options.xdsAddress,
+      node: {
+        id: istioNodeId({
+          type: 'ztunnel',
+          ip: options.nodeIp,
+          podName: options.podName,
+          namespace: options.podNamespace,
+        }),
+        metadata: {
+          NAME: options.podName,
+          NAMESPACE: options.podNamespace,
+          NODE_NAME: options.nodeName,
+          CLUSTER_ID: options.clusterId,
+          INSTANCE_IPS: options.nodeIp,
+        } as never,
+      },
+      tls: async () => ({ ca: await readFile(options.rootCertFile, 'utf8'), serverName: options.istiodHostname }),
+      token: readToken,
+      metadata: { clusterid: options.clusterId },
+      backoff: { initialMs: 100, maxMs: 5_000 },
+    });
+    const addresses = xds.subscribe(addressType);
+    const policies = xds.subscribe(authorizationType);
+    void addresses.ready().then(
+      () => ((synced.addresses = true), refreshReadiness()),
+      () => {},
     );
-  });
-  policies.onChange((batch) => {
-    metrics.xdsMessages.inc({ url: authorizationType.typeUrl });
-    state.applyAuthorizations(
-      batch.updated.map((r) => ({ name: r.name, resource: r.resource })),
-      batch.removed,
+    void policies.ready().then(
+      () => ((synced.policies = true), refreshReadiness()),
+      () => {},
     );
-  });
-  xds.on('connected', (info) => xdsLog.info({ server: info.server, attempt: info.attempt }, 'connected to istiod'));
-  xds.on('disconnected', ({ error, reconnectInMs }) => {
-    metrics.xdsTerminations.inc({ reason: 'ConnectionError' });
-    xdsLog.warn(
-      { code: error.code, err: error.message, reconnectInMs },
-      'xDS stream ended; serving the last good state',
+    addresses.onChange((batch) => {
+      metrics.xdsMessages.inc({ url: addressType.typeUrl });
+      state.applyAddresses(
+        batch.updated.map((r) => ({ name: r.name, resource: r.resource })),
+        batch.removed,
+      );
+    });
+    policies.onChange((batch) => {
+      metrics.xdsMessages.inc({ url: authorizationType.typeUrl });
+      state.applyAuthorizations(
+        batch.updated.map((r) => ({ name: r.name, resource: r.resource })),
+        batch.removed,
+      );
+    });
+    xds.on('connected', (info) => xdsLog.info({ server: info.server, attempt: info.attempt }, 'connected to istiod'));
+    xds.on('disconnected', ({ error, reconnectInMs }) => {
+      metrics.xdsTerminations.inc({ reason: 'ConnectionError' });
+      xdsLog.warn(
+        { code: error.code, err: error.message, reconnectInMs },
+        'xDS stream ended; serving the last good state',
+      );
+    });
+    xds.on('nack', (e) =>
+      xdsLog.warn({ typeUrl: e.typeUrl, reason: e.message }, 'rejected part of an xDS response (NACK)'),
     );
-  });
-  xds.on('nack', (e) =>
-    xdsLog.warn({ typeUrl: e.typeUrl, reason: e.message }, 'rejected part of an xDS response (NACK)'),
-  );
+    return xds;
+  }
 
   // ------------------------------------------------------------------------------------------ local pods
 
@@ -230,6 +256,9 @@ export async function startZtunnel(options: ZtunnelOptions, deps: ZtunnelDeps): 
       for (const p of proxies.values()) p.recheck();
     });
   });
+
+  // Local config is applied before the listener above exists; xDS state may be too, after a fast first response.
+  reconciling = reconciling.then(reconcile, reconcile);
 
   // A failed pod proxy (address not yet up, port busy) is retried every few seconds.
   const retry = setInterval(() => {
@@ -317,7 +346,7 @@ export async function startZtunnel(options: ZtunnelOptions, deps: ZtunnelDeps): 
         },
       ]),
     ),
-    xds: xds.configDump(),
+    xds: xds?.configDump() ?? { local: options.localConfig, issues: localConfig?.issues() ?? [] },
     config: { ...options, podNetwork: network.kind },
     version: deps.version,
     warnings: state.warnings,
@@ -347,7 +376,8 @@ export async function startZtunnel(options: ZtunnelOptions, deps: ZtunnelDeps): 
       },
     );
   } catch (error) {
-    await xds.close();
+    await xds?.close();
+    await localConfig?.[Symbol.asyncDispose]();
     identities.close();
     ca?.close();
     throw error;
@@ -356,7 +386,7 @@ export async function startZtunnel(options: ZtunnelOptions, deps: ZtunnelDeps): 
     {
       node: options.nodeName,
       nodeIp: options.nodeIp,
-      xds: options.xdsAddress,
+      xds: local ? `local: ${options.localConfig.join(',')}` : options.xdsAddress,
       ...admin.ports,
       podNetwork: network.kind,
     },
@@ -372,7 +402,8 @@ export async function startZtunnel(options: ZtunnelOptions, deps: ZtunnelDeps): 
       await reconciling.catch(() => {});
       await Promise.allSettled([...proxies.values()].map((p) => p.close({ timeoutMs: options.drainTimeoutMs })));
       proxies.clear();
-      await xds.close();
+      await xds?.close();
+      await localConfig?.[Symbol.asyncDispose]();
       identities.close();
       ca?.close();
       await admin.close();
