@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CertificateAuthority } from '@mesh/ca';
+import { createHboneServer } from '@mesh/hbone';
 import { assertBuilt, curl, eventually, get, metricSum, startApp, startMesh, type Mesh } from './helpers.js';
 
 const WORLD = `
@@ -73,6 +75,26 @@ kind: Pod
 metadata: {name: reviews-1, namespace: shop, labels: {app: reviews}}
 spec: {nodeName: node-a, serviceAccountName: reviews, containers: [{name: reviews}]}
 status: {podIP: 127.10.1.50}
+`;
+
+// The waypoint's Service and pod (not captured: a waypoint terminates HBONE itself).
+const WAYPOINT = `
+apiVersion: v1
+kind: Service
+metadata: {name: waypoint, namespace: shop}
+spec:
+  selector: {gateway.networking.k8s.io/gateway-name: waypoint}
+  clusterIP: 127.10.2.30
+  ports: [{name: mesh, port: 15008, targetPort: 15008}]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: waypoint-1
+  namespace: shop
+  labels: {gateway.networking.k8s.io/gateway-name: waypoint, istio.io/dataplane-mode: none}
+spec: {nodeName: node-a, serviceAccountName: waypoint, containers: [{name: istio-proxy}]}
+status: {podIP: 127.10.1.60}
 `;
 
 const DENY_CLIENT = `
@@ -333,6 +355,54 @@ describe('local mesh: meshctl up, istiod, two ztunnels (real processes)', () => 
       'the waypoint error',
     );
     expect(line.level).toBe('error');
+  });
+
+  it('tunnels a waypoint-bound Service to the waypoint with the original destination as :authority', async () => {
+    // A stand-in waypoint: an HBONE server on the waypoint pod's IP with the waypoint's identity from the mesh CA,
+    // recording what it is asked for and forwarding to the reviews pod. (The real one is apps/waypoint.)
+    const ca = await CertificateAuthority.fromCacertsDir({
+      dir: join(mesh.stateDir, 'ca'),
+      trustDomain: 'cluster.local',
+    });
+    const svid = ca.issue({ identity: 'spiffe://cluster.local/ns/shop/sa/waypoint' }).svid!;
+    const seen: { authority: string; peer: string }[] = [];
+    const waypoint = createHboneServer({
+      certificate: () => svid,
+      bundles: ca.bundle,
+      handler: (request) => {
+        seen.push({ authority: `${request.authority.host}:${request.authority.port}`, peer: request.peerIdentity });
+        return { action: 'forward', target: { host: '127.10.1.50', port: 9080 } };
+      },
+    });
+    await waypoint.listen({ host: '127.10.1.60', port: 15008 });
+    try {
+      await mesh.writeConfig('waypoint.yaml', WAYPOINT);
+      const r = await eventually(
+        async () => {
+          const a = await curl(CLIENT, 'http://127.10.2.20:9080/', { timeoutS: 3 });
+          return a.code === 0 ? a : undefined;
+        },
+        'traffic through the waypoint',
+        10_000,
+      );
+      expect(r.stdout).toMatch(/^reviews-1 /);
+      expect(seen[0]).toEqual({ authority: '127.10.2.20:9080', peer: 'spiffe://cluster.local/ns/shop/sa/client' });
+      const line = await eventually(
+        async () =>
+          (await mesh.log('ztunnel-node-b')).find(
+            (l) => l.msg === 'connection complete' && l['dst.waypoint'] === 'shop/waypoint.shop.svc.cluster.local',
+          ),
+        'the outbound log line via the waypoint',
+      );
+      expect(line).toMatchObject({
+        'dst.addr': '127.10.1.60:15008',
+        'dst.hbone_addr': '127.10.2.20:9080',
+        'dst.identity': 'spiffe://cluster.local/ns/shop/sa/waypoint',
+      });
+    } finally {
+      await mesh.removeConfig('waypoint.yaml');
+      await waypoint.destroy();
+    }
   });
 
   it('closes connections that send garbage, on SOCKS5 and on HBONE, and keeps serving', async () => {
