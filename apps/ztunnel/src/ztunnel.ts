@@ -14,7 +14,7 @@ import { createMetrics, type ZtunnelMetrics } from './metrics.js';
 import type { ZtunnelOptions } from './options.js';
 import { LoopbackPodNetwork, type PodNetwork } from './podnet.js';
 import { PodProxy } from './proxy.js';
-import { followLocalConfig, localCertificates, type LocalConfig } from './local.js';
+import type { LocalConfig } from './local.js';
 import { formatGatewayAddress, ZtunnelState } from './state.js';
 
 export interface ZtunnelDeps {
@@ -68,8 +68,10 @@ export async function startZtunnel(options: ZtunnelOptions, deps: ZtunnelDeps): 
   const local = options.localConfig.length > 0;
   let ca: IstioCaClient | undefined;
   let fetch = deps.fetchCertificate;
-  if (!fetch && local)
-    fetch = await localCertificates({
+  // Local mode's modules (the ambient index, YAML and schema validation) load only when used: ~10 MiB of RSS.
+  const localModule = local ? await import('./local.js') : undefined;
+  if (!fetch && localModule)
+    fetch = await localModule.localCertificates({
       dir: options.localCaDir,
       trustDomain: options.trustDomain,
       ttlMs: options.certTtlMs,
@@ -127,8 +129,8 @@ export async function startZtunnel(options: ZtunnelOptions, deps: ZtunnelDeps): 
   const synced = { addresses: false, policies: false };
   let xds: XdsClient | undefined;
   let localConfig: LocalConfig | undefined;
-  if (local) {
-    localConfig = await followLocalConfig({
+  if (localModule) {
+    localConfig = await localModule.followLocalConfig({
       paths: options.localConfig,
       clusterId: options.clusterId,
       state,
