@@ -3,7 +3,7 @@
 // inbound.ts / outbound.ts; this file is the I/O: sockets, relays, telemetry and access logs.
 import { lookup } from 'node:dns/promises';
 import { isIP, type Server, type Socket } from 'node:net';
-import { channel } from 'node:diagnostics_channel';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { Logger } from 'pino';
 import type { Rng } from '@mesh/core';
 import {
@@ -69,21 +69,30 @@ interface InboundContext {
   closedByPolicy?: string;
 }
 
-// The HBONE server publishes every inbound tunnel's end on one process-wide channel; each context says which proxy
-// it belongs to (outbound tunnels of our own pools are accounted where they are dialed).
+// The HBONE server publishes every inbound tunnel's open and close on process-wide channels; each context says which
+// proxy it belongs to (outbound tunnels of our own pools are accounted where they are dialed). Subscribed by the
+// ztunnel while it runs, not at import time.
 const inboundContexts = new WeakMap<HboneTunnelInfo, InboundContext>();
-const tunnelOpen = channel('mesh:hbone:tunnel:open');
-const tunnelClose = channel('mesh:hbone:tunnel:close');
-tunnelOpen.subscribe((message) => {
+const onTunnelOpen = (message: unknown) => {
   const t = (message as TunnelMessage).tunnel;
   const ctx = inboundContexts.get(t);
   if (ctx) ctx.proxy.onInboundOpen(t, ctx);
-});
-tunnelClose.subscribe((message) => {
+};
+const onTunnelClose = (message: unknown) => {
   const t = (message as TunnelMessage).tunnel;
   const ctx = inboundContexts.get(t);
   if (ctx) ctx.proxy.onInboundClose(t, ctx);
-});
+};
+
+/** Starts inbound telemetry (metrics, access logs) for every PodProxy; returns the unsubscribe. */
+export function subscribeInboundTelemetry(): () => void {
+  subscribe('mesh:hbone:tunnel:open', onTunnelOpen);
+  subscribe('mesh:hbone:tunnel:close', onTunnelClose);
+  return () => {
+    unsubscribe('mesh:hbone:tunnel:open', onTunnelOpen);
+    unsubscribe('mesh:hbone:tunnel:close', onTunnelClose);
+  };
+}
 
 const hostPort = (h: HostPort) => (isIP(h.host) === 6 ? `[${h.host}]:${h.port}` : `${h.host}:${h.port}`);
 

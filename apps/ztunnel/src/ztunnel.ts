@@ -13,7 +13,7 @@ import type { Logs } from './log.js';
 import { createMetrics, type ZtunnelMetrics } from './metrics.js';
 import type { ZtunnelOptions } from './options.js';
 import { LoopbackPodNetwork, type PodNetwork } from './podnet.js';
-import { PodProxy } from './proxy.js';
+import { PodProxy, subscribeInboundTelemetry } from './proxy.js';
 import type { LocalConfig } from './local.js';
 import { formatGatewayAddress, ZtunnelState } from './state.js';
 
@@ -204,6 +204,7 @@ export async function startZtunnel(options: ZtunnelOptions, deps: ZtunnelDeps): 
 
   // ------------------------------------------------------------------------------------------ local pods
 
+  const stopTelemetry = subscribeInboundTelemetry();
   const proxies = new Map<string, PodProxy>();
   const failed = new Map<string, string>();
   let closing = false;
@@ -378,6 +379,7 @@ export async function startZtunnel(options: ZtunnelOptions, deps: ZtunnelDeps): 
       },
     );
   } catch (error) {
+    stopTelemetry();
     await xds?.close();
     await localConfig?.[Symbol.asyncDispose]();
     identities.close();
@@ -409,6 +411,7 @@ export async function startZtunnel(options: ZtunnelOptions, deps: ZtunnelDeps): 
       identities.close();
       ca?.close();
       await admin.close();
+      stopTelemetry();
       log.info('ztunnel stopped');
     })());
 
