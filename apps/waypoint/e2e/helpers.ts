@@ -4,15 +4,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { Agent, createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { createHboneServer, createHbonePool, type HbonePool, type HboneServer } from '@mesh/hbone';
 import { createTestPki, type TestPki } from '@mesh/hbone/testing';
-import { socketLike } from '../src/upstream.js';
+import { TunnelHttpPool } from '../src/upstream.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const bin = join(here, '..', 'bin', 'waypoint.mjs');
@@ -215,7 +214,7 @@ export interface Reply {
  */
 export class MeshClient implements AsyncDisposable {
   readonly pool: HbonePool;
-  readonly #agent: Agent;
+  #http = new TunnelHttpPool();
 
   constructor(
     pki: TestPki,
@@ -223,53 +222,34 @@ export class MeshClient implements AsyncDisposable {
   ) {
     const svid = pki.issue(options.identity);
     this.pool = createHbonePool({ certificate: () => svid, bundles: pki.bundles });
-    this.#agent = new Agent({ keepAlive: true, maxSockets: 16 });
-    (this.#agent as unknown as { createConnection: unknown }).createConnection = (
-      _o: unknown,
-      cb: (e: Error | null, s?: Duplex) => void,
-    ) => {
-      this.pool
-        .dial({
+  }
+
+  async get(path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Reply> {
+    const res = await this.#http.request(
+      'waypoint',
+      () =>
+        this.pool.dial({
           target: this.options.target,
           via: this.options.waypoint(),
           expectedIdentities: [this.options.waypointIdentity],
           baggage: { namespace: 'shop', workloadName: 'sleep', serviceName: 'sleep' },
-        })
-        .then(
-          (t) => cb(null, socketLike(t)),
-          (e: Error) => cb(e),
-        );
-      return undefined;
-    };
-  }
-
-  get(path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Reply> {
-    return new Promise((resolve, reject) => {
-      const req = request(
-        { agent: this.#agent, method, path, headers: { host: 'web.shop.svc.cluster.local', ...headers }, setHost: false, timeout: 20_000 },
-        (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (d: string) => (body += d));
-          res.on('end', () =>
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json: () => JSON.parse(body) as ReturnType<Reply['json']> }),
-          );
-          res.on('error', reject);
-        },
-      );
-      req.on('error', reject);
-      req.on('timeout', () => req.destroy(new Error('client timeout')));
-      req.end();
-    });
+        }),
+      { method, path, headers: { host: 'web.shop.svc.cluster.local', ...headers }, body: null, timeoutMs: 20_000 },
+    );
+    let body = '';
+    res.setEncoding('utf8');
+    for await (const d of res) body += d as string;
+    return { status: res.statusCode ?? 0, headers: res.headers, body, json: () => JSON.parse(body) as ReturnType<Reply['json']> };
   }
 
   /** Forgets pooled connections (after the waypoint restarted). */
   reset(): void {
-    this.#agent.destroy();
+    this.#http.close();
+    this.#http = new TunnelHttpPool();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    this.#agent.destroy();
+    this.#http.close();
     await this.pool.destroy();
   }
 }

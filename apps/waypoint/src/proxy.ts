@@ -468,7 +468,6 @@ export class Proxy {
             body: r.body,
             signal: controller.signal,
           },
-          cluster.policy.connectionPool.maxConnections,
         );
         last = { kind: 'response', status: response.statusCode ?? 502 };
       } catch (error) {
@@ -501,6 +500,8 @@ export class Proxy {
         continue;
       }
       if (response) {
+        // A retriable answer after the last allowed try: Envoy passes it on and flags the exhausted retries.
+        if (policy && attempt >= policy.attempts && attempt > 0 && shouldRetry(policy, last, 1)) outcome.flags.push('URX');
         outcome.upstreamMs = o.clock.monotonic() - upstreamStart;
         await this.#respond(res, response, d, outcome, controller.signal);
         if (timer) clearTimeout(timer);

@@ -1,9 +1,9 @@
 // Upstream connections: HTTP/1.1 over HBONE tunnels to each destination pod's 15008, with the waypoint's identity.
-// One keep-alive http.Agent per (pod address, identity): its sockets are tunnels (CONNECT streams multiplexed on the
-// pool's mTLS connections), so idle upstream connections are reused across requests.
-import { Agent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+// Kept-alive tunnels (CONNECT streams multiplexed on the HBONE pool's mTLS connections) are reused per (pod address,
+// identity) across requests.
+import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { HbonePool, HboneTunnel } from '@mesh/hbone';
+import type { HbonePool } from '@mesh/hbone';
 
 export interface UpstreamTarget {
   /** Pod IP. */
@@ -36,23 +36,118 @@ export function socketLike(tunnel: Duplex): Duplex {
   t[PATCHED] = true;
   for (const m of ['setKeepAlive', 'setNoDelay', 'ref', 'unref'])
     if (typeof t[m] !== 'function') t[m] = () => tunnel;
-  // Node's HTTP code writes its head as a latin1 string, which an HTTP/2 stream's writev garbles when it is corked
-  // together with other chunks (seen on Node 20): hand the stream bytes only.
+  // Two things Node's HTTP code does that hurt on an HTTP/2 stream: it writes its head as a latin1 string, which the
+  // stream's writev garbles when corked with other chunks (seen on Node 20), and it writes empty chunks, each an
+  // empty DATA frame, which the peer counts as invalid frames and answers with GOAWAY(INTERNAL_ERROR) after 1,000
+  // on a connection. So the stream gets non-empty bytes only.
   const write = tunnel.write.bind(tunnel) as (chunk: unknown, encoding?: unknown, cb?: unknown) => boolean;
-  t.write = (chunk: unknown, encoding?: unknown, cb?: unknown) =>
-    typeof chunk === 'string'
-      ? write(Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8'), typeof encoding === 'function' ? encoding : cb)
-      : write(chunk, encoding, cb);
+  t.write = (chunk: unknown, encoding?: unknown, cb?: unknown) => {
+    const callback = typeof encoding === 'function' ? encoding : cb;
+    const bytes =
+      typeof chunk === 'string'
+        ? Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
+        : (chunk as Uint8Array);
+    if (bytes.length === 0) {
+      if (typeof callback === 'function') process.nextTick(callback as () => void);
+      return true;
+    }
+    return write(bytes, callback);
+  };
   return tunnel;
 }
 
 const PATCHED = Symbol('socketLike');
 
+/**
+ * Keep-alive HTTP/1.1 over tunnels. Node's http.Agent does not count a connection it is still creating
+ * asynchronously, so under concurrency it dials far more tunnels than maxSockets and rarely reuses them; this pool
+ * hands out idle tunnels itself and takes them back on the http client's 'free' signal.
+ */
+export class TunnelHttpPool {
+  readonly #idle = new Map<string, Duplex[]>();
+  readonly #open = new Map<string, number>();
+  #closed = false;
+
+  /** Tunnels per key, idle or busy. */
+  open(key: string): number {
+    return this.#open.get(key) ?? 0;
+  }
+
+  async request(
+    key: string,
+    dial: () => Promise<Duplex>,
+    options: { method: string; path: string; headers: OutgoingHttpHeaders; body: Buffer | null; signal?: AbortSignal; timeoutMs?: number },
+  ): Promise<IncomingMessage> {
+    let socket: Duplex | undefined;
+    const idle = this.#idle.get(key);
+    while (idle?.length) {
+      const s = idle.pop()!;
+      if (!s.destroyed && s.writable) {
+        socket = s;
+        break;
+      }
+    }
+    if (!socket) {
+      socket = socketLike(await dial());
+      this.#open.set(key, this.open(key) + 1);
+      const s = socket;
+      s.once('close', () => {
+        this.#open.set(key, Math.max(0, this.open(key) - 1));
+        const list = this.#idle.get(key);
+        const i = list?.indexOf(s) ?? -1;
+        if (i >= 0) list!.splice(i, 1);
+      });
+    }
+    const s = socket;
+    return new Promise((resolve, reject) => {
+      const r = httpRequest({
+        createConnection: () => s as never,
+        method: options.method,
+        path: options.path,
+        headers: { ...options.headers, connection: 'keep-alive' },
+        setHost: false,
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.timeoutMs ? { timeout: options.timeoutMs } : {}),
+      });
+      // The http client emits 'free' on the socket once a kept-alive response is complete.
+      s.once('free', () => {
+        if (this.#closed || s.destroyed) return;
+        s.removeAllListeners('timeout');
+        let list = this.#idle.get(key);
+        if (!list) this.#idle.set(key, (list = []));
+        list.push(s);
+      });
+      r.once('response', resolve);
+      r.once('error', (error) => {
+        s.destroy();
+        reject(error);
+      });
+      r.once('timeout', () => r.destroy(new Error('request timeout')));
+      r.end(options.body ?? undefined);
+    });
+  }
+
+  /** Closes idle tunnels of keys not in `keep`. */
+  retain(keep: ReadonlySet<string>): void {
+    for (const [key, list] of this.#idle)
+      if (!keep.has(key)) {
+        for (const s of list) s.end();
+        this.#idle.delete(key);
+      }
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const list of this.#idle.values()) for (const s of list) s.destroy();
+    this.#idle.clear();
+  }
+}
+
 export class Upstreams {
   readonly #pool: HbonePool;
   readonly #hbonePort: number;
   readonly #identity: () => string;
-  readonly #agents = new Map<string, Agent>();
+  readonly #http = new TunnelHttpPool();
 
   constructor(options: { pool: HbonePool; hbonePort: number; identity: () => string }) {
     this.#pool = options.pool;
@@ -60,70 +155,23 @@ export class Upstreams {
     this.#identity = options.identity;
   }
 
-  agent(target: UpstreamTarget, maxSockets?: number): Agent {
-    const key = `${target.ip}:${target.port}|${target.identity}`;
-    let agent = this.#agents.get(key);
-    if (agent) return agent;
-    agent = new Agent({
-      keepAlive: true,
-      ...(maxSockets && maxSockets < 100_000 ? { maxSockets } : {}),
-    });
-    const pool = this.#pool;
-    const via = `${target.ip.includes(':') ? `[${target.ip}]` : target.ip}:${this.#hbonePort}`;
-    const identity = this.#identity;
-    // The Agent accepts a connection handed over later through the callback (createConnection may return nothing).
-    (agent as unknown as { createConnection: unknown }).createConnection = (
-      _options: unknown,
-      callback: (error: Error | null, socket?: Duplex) => void,
-    ) => {
-      pool
-        .dial({
-          target: `${via.slice(0, via.lastIndexOf(':'))}:${target.port}`,
-          via,
+  /** Sends one request over a pooled tunnel to the pod; resolves with the response head (the body is still to come). */
+  send(target: UpstreamTarget, req: UpstreamRequest): Promise<IncomingMessage> {
+    const host = target.ip.includes(':') ? `[${target.ip}]` : target.ip;
+    return this.#http.request(
+      `${target.ip}:${target.port}|${target.identity}`,
+      () =>
+        this.#pool.dial({
+          target: `${host}:${target.port}`,
+          via: `${host}:${this.#hbonePort}`,
           expectedIdentities: [target.identity],
-          source: { identity: identity() },
-        })
-        .then(
-          (tunnel: HboneTunnel) => callback(null, socketLike(tunnel)),
-          (error: Error) => callback(error),
-        );
-      return undefined;
-    };
-    this.#agents.set(key, agent);
-    return agent;
-  }
-
-  /** Sends one request; resolves with the response head (the body is still to be read). */
-  send(target: UpstreamTarget, req: UpstreamRequest, maxSockets?: number): Promise<IncomingMessage> {
-    return new Promise((resolve, reject) => {
-      const r = httpRequest({
-        agent: this.agent(target, maxSockets),
-        method: req.method,
-        path: req.path,
-        headers: req.headers,
-        signal: req.signal,
-        // The agent's sockets are tunnels: host/port only label the request.
-        host: target.ip,
-        port: target.port,
-        setHost: false,
-      });
-      r.once('response', resolve);
-      r.once('error', reject);
-      r.end(req.body ?? undefined);
-    });
-  }
-
-  /** Drops pooled connections to endpoints that are gone. */
-  retain(keys: ReadonlySet<string>): void {
-    for (const [key, agent] of this.#agents)
-      if (!keys.has(key)) {
-        agent.destroy();
-        this.#agents.delete(key);
-      }
+          source: { identity: this.#identity() },
+        }),
+      { method: req.method, path: req.path, headers: req.headers, body: req.body, signal: req.signal },
+    );
   }
 
   close(): void {
-    for (const agent of this.#agents.values()) agent.destroy();
-    this.#agents.clear();
+    this.#http.close();
   }
 }

@@ -1,8 +1,9 @@
 // Wiring: identity, config source, HBONE server in, HBONE pool out, the proxy, telemetry and the admin port.
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { systemClock, systemRng, seededRng, type Clock, type Rng } from '@mesh/core';
-import { createHboneServer, createHbonePool } from '@mesh/hbone';
+import { CHANNEL_NAMES, createHboneServer, createHbonePool, type ConnectionErrorMessage, type ConnectionMessage } from '@mesh/hbone';
 import { startAdmin } from './admin.js';
 import { Clusters } from './cluster.js';
 import { WaypointError } from './errors.js';
@@ -88,6 +89,23 @@ export async function startWaypoint(
       log: log.child({ scope: 'xds' }),
       onView,
     });
+
+  // HBONE connections that fail or close abnormally (both directions) are worth a line each.
+  const hboneLog = log.child({ scope: 'hbone' });
+  const onClose = (m: unknown) => {
+    const c = (m as ConnectionMessage).connection;
+    if (c.error)
+      hboneLog.warn(
+        { side: c.side, peer: c.peerIdentity, remote: `${c.remoteAddress}:${c.remotePort}`, err: c.error.message },
+        'HBONE connection closed with an error',
+      );
+  };
+  const onError = (m: unknown) => {
+    const { connection: c, phase, error } = m as ConnectionErrorMessage;
+    hboneLog.warn({ side: c.side, phase, remote: `${c.remoteAddress}:${c.remotePort}`, err: error.message }, 'HBONE connection failed');
+  };
+  subscribe(CHANNEL_NAMES.connectionClose, onClose);
+  subscribe(CHANNEL_NAMES.connectionError, onError);
 
   const pool = createHbonePool({ certificate: () => identity.svid(), bundles: identity.bundles });
   const upstreams = new Upstreams({
@@ -201,6 +219,8 @@ export async function startWaypoint(
         adminServer.closeAllConnections();
         await new Promise((resolve) => adminServer.close(resolve));
       }
+      unsubscribe(CHANNEL_NAMES.connectionClose, onClose);
+      unsubscribe(CHANNEL_NAMES.connectionError, onError);
       log.info('waypoint stopped');
     })());
   return {
