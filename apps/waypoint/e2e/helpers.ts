@@ -56,8 +56,11 @@ export interface Pod extends AsyncDisposable {
   close(): Promise<void>;
 }
 
+/** Issues SVIDs: the throwaway test PKI, or istiod's CA directory (see caIssuer). */
+export type Issuer = Pick<TestPki, 'issue' | 'bundles'>;
+
 export async function startPod(
-  pki: TestPki,
+  pki: Issuer,
   options: { ip: string; name: string; port: number; identity: string },
 ): Promise<Pod> {
   const hits: Hit[] = [];
@@ -101,35 +104,20 @@ export async function startPod(
 
 export type LogLine = Record<string, unknown> & { level: string; msg: string };
 
-export interface WaypointProcess extends AsyncDisposable {
+export interface JsonProcess extends AsyncDisposable {
   readonly child: ChildProcess;
-  readonly hbonePort: number;
-  readonly adminPort: number;
   readonly lines: LogLine[];
   waitForLog(match: (line: LogLine) => boolean, what: string, timeoutMs?: number): Promise<LogLine>;
-  admin(path: string, init?: RequestInit): Promise<{ status: number; text: string }>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function startWaypointProcess(options: {
-  args: string[];
-  host: string;
-  hbonePort?: number;
-  env?: Record<string, string>;
-}): Promise<WaypointProcess> {
-  const args = [
-    bin,
-    '--listen',
-    `${options.host}:${options.hbonePort ?? 0}`,
-    '--admin',
-    `${options.host}:0`,
-    '--upstream-hbone-port',
-    String(POD_HBONE_PORT),
-    '--config-debounce',
-    '50ms',
-    ...options.args,
-  ];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
+/** Spawns a program that logs JSON lines on stdout; resolves once `ready` logged. */
+export async function spawnJsonProcess(
+  args: string[],
+  ready: string,
+  env?: Record<string, string>,
+): Promise<JsonProcess & { ready: LogLine }> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const lines: LogLine[] = [];
   const waiters = new Set<(line: LogLine) => void>();
   let stderr = '';
@@ -169,13 +157,11 @@ export async function startWaypointProcess(options: {
         if (!waiters.has(check)) return;
         clearTimeout(timer);
         waiters.delete(check);
-        reject(new Error(`waypoint exited (${code}) before ${what}: ${stderr.slice(-2000)} ${JSON.stringify(lines.slice(-5))}`));
+        reject(new Error(`${args[0]} exited (${code}) before ${what}: ${stderr.slice(-2000)} ${JSON.stringify(lines.slice(-5))}`));
       });
     });
   };
-  const ready = await waitForLog((l) => l.msg === 'waypoint ready', 'waypoint ready', 30_000);
-  const hbonePort = ready.hbonePort as number;
-  const adminPort = ready.admin as number;
+  const readyLine = await waitForLog((l) => l.msg === ready, ready, 30_000);
   const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
     if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
     child.kill(signal);
@@ -184,21 +170,95 @@ export async function startWaypointProcess(options: {
     clearTimeout(timer);
     return code;
   };
+  return { child, lines, waitForLog, stop, ready: readyLine, [Symbol.asyncDispose]: async () => void (await stop()) };
+}
+
+export interface WaypointProcess extends JsonProcess {
+  readonly hbonePort: number;
+  readonly adminPort: number;
+  admin(path: string, init?: RequestInit): Promise<{ status: number; text: string }>;
+}
+
+export async function startWaypointProcess(options: {
+  args: string[];
+  host: string;
+  hbonePort?: number;
+  env?: Record<string, string>;
+}): Promise<WaypointProcess> {
+  const p = await spawnJsonProcess(
+    [
+      bin,
+      '--listen',
+      `${options.host}:${options.hbonePort ?? 0}`,
+      '--admin',
+      `${options.host}:0`,
+      '--upstream-hbone-port',
+      String(POD_HBONE_PORT),
+      '--config-debounce',
+      '50ms',
+      ...options.args,
+    ],
+    'waypoint ready',
+    options.env,
+  );
+  const adminPort = p.ready.admin as number;
   return {
-    child,
-    hbonePort,
+    ...p,
+    hbonePort: p.ready.hbonePort as number,
     adminPort,
-    lines,
-    waitForLog,
     async admin(path, init) {
       const res = await fetch(`http://${options.host}:${adminPort}${path}`, { ...init, signal: AbortSignal.timeout(10_000) });
       return { status: res.status, text: await res.text() };
     },
-    stop,
-    [Symbol.asyncDispose]: async () => {
-      await stop();
+  };
+}
+
+/** The built istiod on loopback (explicit free ports, never Istio's defaults), from a config directory. */
+export async function startIstiod(options: { configDir: string; caDir: string }): Promise<
+  JsonProcess & { ports: { grpc: number; secureGrpc: number; monitoring: number } }
+> {
+  const p = await spawnJsonProcess(
+    [
+      istiodBin,
+      '--config-dir',
+      options.configDir,
+      '--ca-dir',
+      options.caDir,
+      '--grpc-addr',
+      '127.0.0.1:0',
+      '--secure-grpc-addr',
+      '127.0.0.1:0',
+      '--monitoring-addr',
+      '127.0.0.1:0',
+      '--config-debounce',
+      '50ms',
+    ],
+    'istiod ready',
+  );
+  return {
+    ...p,
+    ports: {
+      grpc: p.ready.grpc as number,
+      secureGrpc: p.ready.secureGrpc as number,
+      monitoring: p.ready.monitoring as number,
     },
   };
+}
+
+/** Runs the built meshctl; resolves with its exit code and output. */
+export function meshctl(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [meshctlBin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
 }
 
 export interface Reply {
@@ -217,7 +277,7 @@ export class MeshClient implements AsyncDisposable {
   #http = new TunnelHttpPool();
 
   constructor(
-    pki: TestPki,
+    pki: Issuer,
     readonly options: { identity: string; waypoint: () => string; waypointIdentity: string; target: string },
   ) {
     const svid = pki.issue(options.identity);
@@ -271,3 +331,29 @@ export async function eventually<T>(check: () => T | undefined | Promise<T | und
 }
 
 export { createTestPki, type TestPki };
+
+/** An Issuer signing with a cacerts directory (istiod's CA), as the destination ztunnels would get certificates. */
+export async function caIssuer(dir: string): Promise<Issuer> {
+  const { CertificateAuthority, readCacerts } = await import('@mesh/ca');
+  const { X509Bundle, X509BundleSet } = await import('@mesh/spiffe');
+  const material = await readCacerts({ dir });
+  const authority = CertificateAuthority.fromMaterial(material, { trustDomain: 'cluster.local' });
+  const bundles = new X509BundleSet();
+  let rootsPem = '';
+  const issue = (identity: string | { namespace: string; serviceAccount: string }) => {
+    const id =
+      typeof identity === 'string'
+        ? identity.startsWith('spiffe://')
+          ? identity
+          : `spiffe://cluster.local${identity}`
+        : `spiffe://cluster.local/ns/${identity.namespace}/sa/${identity.serviceAccount}`;
+    const issued = authority.issue({ identity: id, caller: 'e2e' });
+    if (!rootsPem) {
+      rootsPem = issued.rootsPem;
+      bundles.set(X509Bundle.parse('cluster.local', rootsPem));
+    }
+    return issued.svid!;
+  };
+  issue('/ns/default/sa/bootstrap');
+  return { issue, bundles } as Issuer;
+}
