@@ -5,12 +5,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createHboneServer, createHbonePool, type HbonePool, type HboneServer } from '@mesh/hbone';
+import { CertificateAuthority, readCacerts } from '@mesh/ca';
 import { createTestPki, type TestPki } from '@mesh/hbone/testing';
+import { X509Bundle, X509BundleSet } from '@mesh/spiffe';
 import { TunnelHttpPool } from '../src/upstream.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -334,8 +335,6 @@ export { createTestPki, type TestPki };
 
 /** An Issuer signing with a cacerts directory (istiod's CA), as the destination ztunnels would get certificates. */
 export async function caIssuer(dir: string): Promise<Issuer> {
-  const { CertificateAuthority, readCacerts } = await import('@mesh/ca');
-  const { X509Bundle, X509BundleSet } = await import('@mesh/spiffe');
   const material = await readCacerts({ dir });
   const authority = CertificateAuthority.fromMaterial(material, { trustDomain: 'cluster.local' });
   const bundles = new X509BundleSet();

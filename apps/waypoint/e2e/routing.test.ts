@@ -1,7 +1,7 @@
 // The waypoint as a real process (file mode) between a real HBONE client and backend pods behind real HBONE servers:
 // splits, header routing, faults, retries, timeouts, L7 authorization, JWT, outlier detection, live edits, restart.
 import { generateKeyPairSync, sign } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -157,7 +157,7 @@ describe('waypoint (real process, file config)', () => {
     configDir = join(dir.path, 'config');
     certDir = join(dir.path, 'certs');
     await writeSvidFiles(pki, certDir, '/ns/shop/sa/waypoint');
-    await import('node:fs/promises').then((fs) => fs.mkdir(configDir));
+    await mkdir(configDir);
     await writeFile(join(configDir, 'world.yaml'), WORLD);
     await writeFile(join(configDir, 'routing.yaml'), SUBSETS);
     pods = await Promise.all(

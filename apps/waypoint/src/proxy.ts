@@ -22,7 +22,7 @@ import {
   type WeightedBackend,
 } from '@mesh/l7';
 import { requestHash, retryBackoffMs, shouldRetry, type AttemptOutcome } from '@mesh/l7/runtime';
-import type { ClusterEndpoint, Clusters, Cluster } from './cluster.js';
+import { endpointsFor, type Cluster, type ClusterEndpoint, type Clusters } from './cluster.js';
 import { authenticate, type JwksCache } from './jwt.js';
 import type { Logger } from './log.js';
 import type { ServicePortView, ServiceView, WaypointView } from './model.js';
@@ -201,7 +201,6 @@ export class Proxy {
       return;
     }
     const backend = { host: service.hostname, port: port.port, subsetLabels: null };
-    const { endpointsFor } = await import('./cluster.js');
     const endpoints = endpointsFor(view, backend);
     const endpoint = endpoints[Math.floor(this.#o.rng.next() * endpoints.length)];
     if (!endpoint) {
