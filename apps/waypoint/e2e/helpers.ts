@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,6 +87,9 @@ export async function startPod(
   });
   http.keepAliveTimeout = 30_000;
   await new Promise<void>((resolve) => http.listen(options.port, options.ip, resolve));
+  // A TCP echo on port 9000, for services forwarded at L4.
+  const echo = createNetServer((socket) => socket.pipe(socket));
+  await new Promise<void>((resolve) => echo.listen(9000, options.ip, resolve));
   const hbone: HboneServer = createHboneServer({
     certificate: () => pki.issue(options.identity),
     bundles: pki.bundles,
@@ -97,6 +101,7 @@ export async function startPod(
   await hbone.listen({ host: options.ip, port: POD_HBONE_PORT });
   const close = async () => {
     await hbone.destroy();
+    echo.close();
     http.closeAllConnections();
     await new Promise((resolve) => http.close(resolve));
   };
@@ -145,7 +150,11 @@ export async function spawnJsonProcess(
     return new Promise<LogLine>((resolve, reject) => {
       const timer = setTimeout(() => {
         waiters.delete(check);
-        reject(new Error(`timed out waiting for ${what}; stderr: ${stderr.slice(-2000)}; log: ${JSON.stringify(lines.slice(-10))}`));
+        reject(
+          new Error(
+            `timed out waiting for ${what}; stderr: ${stderr.slice(-2000)}; log: ${JSON.stringify(lines.slice(-10))}`,
+          ),
+        );
       }, timeoutMs);
       const check = (line: LogLine) => {
         if (!match(line)) return;
@@ -158,7 +167,11 @@ export async function spawnJsonProcess(
         if (!waiters.has(check)) return;
         clearTimeout(timer);
         waiters.delete(check);
-        reject(new Error(`${args[0]} exited (${code}) before ${what}: ${stderr.slice(-2000)} ${JSON.stringify(lines.slice(-5))}`));
+        reject(
+          new Error(
+            `${args[0]} exited (${code}) before ${what}: ${stderr.slice(-2000)} ${JSON.stringify(lines.slice(-5))}`,
+          ),
+        );
       });
     });
   };
@@ -208,16 +221,20 @@ export async function startWaypointProcess(options: {
     hbonePort: p.ready.hbonePort as number,
     adminPort,
     async admin(path, init) {
-      const res = await fetch(`http://${options.host}:${adminPort}${path}`, { ...init, signal: AbortSignal.timeout(10_000) });
+      const res = await fetch(`http://${options.host}:${adminPort}${path}`, {
+        ...init,
+        signal: AbortSignal.timeout(10_000),
+      });
       return { status: res.status, text: await res.text() };
     },
   };
 }
 
 /** The built istiod on loopback (explicit free ports, never Istio's defaults), from a config directory. */
-export async function startIstiod(options: { configDir: string; caDir: string }): Promise<
-  JsonProcess & { ports: { grpc: number; secureGrpc: number; monitoring: number } }
-> {
+export async function startIstiod(options: {
+  configDir: string;
+  caDir: string;
+}): Promise<JsonProcess & { ports: { grpc: number; secureGrpc: number; monitoring: number } }> {
   const p = await spawnJsonProcess(
     [
       istiodBin,
@@ -300,7 +317,12 @@ export class MeshClient implements AsyncDisposable {
     let body = '';
     res.setEncoding('utf8');
     for await (const d of res) body += d as string;
-    return { status: res.statusCode ?? 0, headers: res.headers, body, json: () => JSON.parse(body) as ReturnType<Reply['json']> };
+    return {
+      status: res.statusCode ?? 0,
+      headers: res.headers,
+      body,
+      json: () => JSON.parse(body) as ReturnType<Reply['json']>,
+    };
   }
 
   /** Forgets pooled connections (after the waypoint restarted). */
@@ -316,7 +338,11 @@ export class MeshClient implements AsyncDisposable {
 }
 
 /** Polls `check` until it returns a value other than undefined. */
-export async function eventually<T>(check: () => T | undefined | Promise<T | undefined>, what: string, timeoutMs = 10_000): Promise<T> {
+export async function eventually<T>(
+  check: () => T | undefined | Promise<T | undefined>,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {

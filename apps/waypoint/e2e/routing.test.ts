@@ -2,6 +2,8 @@
 // splits, header routing, faults, retries, timeouts, L7 authorization, JWT, outlier detection, live edits, restart.
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -44,7 +46,7 @@ metadata: {name: web, namespace: shop, labels: {istio.io/use-waypoint: waypoint}
 spec:
   selector: {app: web}
   clusterIP: ${VIP}
-  ports: [{name: http, port: 80, targetPort: 8080}]
+  ports: [{name: http, port: 80, targetPort: 8080}, {name: tcp-echo, port: 9000, targetPort: 9000}]
 ---
 apiVersion: v1
 kind: Service
@@ -103,6 +105,10 @@ describe('waypoint (real process, file config)', () => {
   let waypoint: WaypointProcess;
   let client: MeshClient;
   let configVersion = 0;
+  // An OTLP/HTTP collector: the spans the waypoint exports.
+  const spans: { traceId: string; parentSpanId?: string; name: string }[] = [];
+  let collector: Server;
+  let collectorPort = 0;
   const jwtKeys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const jwk = { ...jwtKeys.publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'ES256', use: 'sig' };
 
@@ -110,19 +116,49 @@ describe('waypoint (real process, file config)', () => {
     waypoint = await startWaypointProcess({
       host: HOST,
       hbonePort: WAYPOINT_PORT,
-      args: ['--waypoint', 'shop/waypoint', '--config-dir', configDir, '--cert-dir', certDir, '--seed', '42'],
+      args: [
+        '--waypoint',
+        'shop/waypoint',
+        '--config-dir',
+        configDir,
+        '--cert-dir',
+        certDir,
+        '--seed',
+        '42',
+        '--otlp-endpoint',
+        `http://127.20.0.2:${collectorPort}/v1/traces`,
+      ],
     });
     const applied = await waypoint.waitForLog((l) => l.msg === 'config applied', 'config applied');
     configVersion = applied.version as number;
   };
 
   /** Writes the routing file and waits until the waypoint applied it. */
+  let lastRouting = '';
   const routing = async (yaml: string) => {
     const before = configVersion;
-    await writeFile(join(configDir, 'routing.yaml'), `${SUBSETS}\n---\n${yaml}`);
+    const text = `${SUBSETS}\n---\n${yaml}`;
+    if (text === lastRouting) return;
+    lastRouting = text;
+    await writeFile(join(configDir, 'routing.yaml'), text);
     const line = await waypoint.waitForLog(
       (l) => l.msg === 'config applied' && (l.version as number) > before,
       `config after version ${before}`,
+    );
+    configVersion = line.version as number;
+  };
+
+  /** Writes the policy file and waits until the waypoint applied it (routing back to the plain subsets). */
+  let lastPolicy = '';
+  const policy = async (yaml: string) => {
+    await routing('');
+    if (yaml === lastPolicy) return;
+    lastPolicy = yaml;
+    const before = configVersion;
+    await writeFile(join(configDir, 'policy.yaml'), yaml);
+    const line = await waypoint.waitForLog(
+      (l) => l.msg === 'config applied' && (l.version as number) > before,
+      `policy after version ${before}`,
     );
     configVersion = line.version as number;
   };
@@ -143,9 +179,7 @@ describe('waypoint (real process, file config)', () => {
   const many = async (n: number, path = '/', headers: Record<string, string> = {}) => {
     const statuses: Record<number, number> = {};
     for (let i = 0; i < n; i += 50) {
-      const batch = await Promise.all(
-        Array.from({ length: Math.min(50, n - i) }, () => client.get(path, headers)),
-      );
+      const batch = await Promise.all(Array.from({ length: Math.min(50, n - i) }, () => client.get(path, headers)));
       for (const r of batch) statuses[r.status] = (statuses[r.status] ?? 0) + 1;
     }
     return statuses;
@@ -153,6 +187,17 @@ describe('waypoint (real process, file config)', () => {
 
   beforeAll(async () => {
     assertBuilt();
+    collector = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        const doc = JSON.parse(body) as { resourceSpans: { scopeSpans: { spans: (typeof spans)[number][] }[] }[] };
+        for (const rs of doc.resourceSpans) for (const ss of rs.scopeSpans) spans.push(...ss.spans);
+        res.end('{}');
+      });
+    });
+    await new Promise<void>((resolve) => collector.listen(0, '127.20.0.2', resolve));
+    collectorPort = (collector.address() as AddressInfo).port;
     dir = await tempDir('waypoint-e2e-');
     configDir = join(dir.path, 'config');
     certDir = join(dir.path, 'certs');
@@ -181,11 +226,15 @@ describe('waypoint (real process, file config)', () => {
     await waypoint?.stop();
     for (const p of pods) await p.close();
     await dir?.[Symbol.asyncDispose]();
+    collector?.close();
   });
 
   it('forwards to the service over HBONE with its own identity, and reports Istio metrics', async () => {
     resetPods();
-    const r = await client.get('/hello', { 'x-b3-traceid': '463ac35c9f6413ad48485a3953bb6124', 'x-b3-spanid': 'a2fb4a1d1a96d312' });
+    const r = await client.get('/hello', {
+      'x-b3-traceid': '463ac35c9f6413ad48485a3953bb6124',
+      'x-b3-spanid': 'a2fb4a1d1a96d312',
+    });
     expect(r.status).toBe(200);
     expect(r.json().path).toBe('/hello');
     const hit = pods.flatMap((p) => p.hits)[0]!;
@@ -202,7 +251,18 @@ describe('waypoint (real process, file config)', () => {
     expect(metrics).toMatch(/istio_request_bytes_count\{/);
     expect(metrics).toMatch(/istio_response_bytes_count\{/);
     const access = await waypoint.waitForLog((l) => l.msg === 'access' && l.path === '/hello', 'an access log line');
-    expect(access).toMatchObject({ method: 'GET', response_code: 200, response_flags: '-', upstream_cluster: 'outbound|80||web.shop.svc.cluster.local' });
+    // The span goes out over OTLP/HTTP within the batch interval, as a child of the caller's B3 span.
+    const span = await eventually(
+      () => spans.find((s) => s.traceId === '463ac35c9f6413ad48485a3953bb6124'),
+      'the exported span',
+    );
+    expect(span).toMatchObject({ parentSpanId: 'a2fb4a1d1a96d312', name: 'web.shop.svc.cluster.local:80/*' });
+    expect(access).toMatchObject({
+      method: 'GET',
+      response_code: 200,
+      response_flags: '-',
+      upstream_cluster: 'outbound|80||web.shop.svc.cluster.local',
+    });
     expect((await waypoint.admin('/ready')).status).toBe(200);
   });
 
@@ -353,7 +413,10 @@ spec:
     const ok = await client.get('/fine');
     expect(ok.status).toBe(200);
     expect(v2.hits.length).toBe(5);
-    const access = await waypoint.waitForLog((l) => l.msg === 'access' && l.path === '/flaky', 'the /flaky access line');
+    const access = await waypoint.waitForLog(
+      (l) => l.msg === 'access' && l.path === '/flaky',
+      'the /flaky access line',
+    );
     expect(access).toMatchObject({ attempts: 4, response_code: 503, response_flags: 'URX' });
   });
 
@@ -387,9 +450,7 @@ spec:
   });
 
   it('denies a path with an L7 AuthorizationPolicy (403) while other paths pass', async () => {
-    await writeFile(
-      join(configDir, 'policy.yaml'),
-      `
+    await policy(`
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata: {name: no-admin, namespace: shop}
@@ -397,9 +458,7 @@ spec:
   targetRefs: [{kind: Service, group: "", name: web}]
   action: DENY
   rules: [{to: [{operation: {paths: ["/admin*"]}}]}]
-`,
-    );
-    await routing('');
+`);
     resetPods();
     const denied = await client.get('/admin/users');
     expect([denied.status, denied.body]).toEqual([403, 'RBAC: access denied']);
@@ -408,9 +467,7 @@ spec:
   });
 
   it('gates a path on a JWT (RequestAuthentication + AuthorizationPolicy)', async () => {
-    await writeFile(
-      join(configDir, 'policy.yaml'),
-      `
+    await policy(`
 apiVersion: security.istio.io/v1
 kind: RequestAuthentication
 metadata: {name: jwt, namespace: shop}
@@ -427,8 +484,7 @@ spec:
   targetRefs: [{kind: Service, group: "", name: web}]
   action: DENY
   rules: [{from: [{source: {notRequestPrincipals: ["*"]}}], to: [{operation: {paths: ["/secure*"]}}]}]
-`,
-    );
+`);
     await routing('');
     const token = (claims: Record<string, unknown>, key = jwtKeys.privateKey) => {
       const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
@@ -445,11 +501,12 @@ spec:
     expect((await client.get('/secure', { authorization: `Bearer ${forged}` })).status).toBe(401);
     const expired = token({ iss: 'https://issuer.example', sub: 'ana', exp: exp - 1200 });
     expect((await client.get('/open', { authorization: `Bearer ${expired}` })).status).toBe(401);
-    await writeFile(join(configDir, 'policy.yaml'), '');
+    await policy('');
   });
 
   it('ejects a failing endpoint with outlier detection (and config_dump shows it)', async () => {
     // The subsets' DestinationRule gets the outlier settings (one DestinationRule per host applies).
+    lastRouting = '';
     await writeFile(
       join(configDir, 'routing.yaml'),
       `
@@ -494,6 +551,89 @@ spec:
     expect(v1.endpoints.find((e) => e.address === '127.20.1.1:8080')?.ejected).toBe(true);
     expect(v1.endpoints.find((e) => e.address === '127.20.1.3:8080')?.ejected).toBe(false);
     bad.behaviour = {};
+  });
+
+  it('mirrors fire and forget, and a circuit breaker overflows with 503 UO', async () => {
+    await routing(`
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web, namespace: shop}
+spec:
+  hosts: [web]
+  http:
+  - match: [{uri: {prefix: /mirrored}}]
+    route: [{destination: {host: web, subset: v1}}]
+    mirror: {host: web, subset: v2}
+  - route: [{destination: {host: web, subset: v1}}]
+    retries: {attempts: 0}
+`);
+    resetPods();
+    const v2 = pods.find((p) => p.name === 'web-v2')!;
+    v2.behaviour = { status: { '/mirrored': 500 } }; // the mirror's answer never reaches the client
+    for (let i = 0; i < 5; i++) expect((await client.get('/mirrored')).json().pod).toMatch(/^web-v1/);
+    await eventually(() => (v2.hits.length === 5 ? true : undefined), 'five mirrored requests');
+    expect(v2.hits[0]!.headers.host).toBe('web.shop.svc.cluster.local-shadow');
+
+    // One request at a time for v1 (http2MaxRequests: 1); the others overflow at once.
+    lastRouting = '';
+    await writeFile(
+      join(configDir, 'routing.yaml'),
+      `${SUBSETS.replace('  subsets:', '  trafficPolicy: {connectionPool: {http: {http2MaxRequests: 1}}}\n  subsets:')}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web, namespace: shop}
+spec:
+  hosts: [web]
+  http:
+  - route: [{destination: {host: web, subset: v1}}]
+    retries: {attempts: 0}
+`,
+    );
+    const before = configVersion;
+    configVersion = (
+      await waypoint.waitForLog((l) => l.msg === 'config applied' && (l.version as number) > before, 'limits')
+    ).version as number;
+    for (const p of pods) p.behaviour = { delayMs: { '/busy': 300 } };
+    const statuses = (await Promise.all(Array.from({ length: 6 }, () => client.get('/busy')))).map((r) => r.status);
+    expect(statuses.filter((s) => s === 200).length).toBe(1);
+    expect(statuses.filter((s) => s === 503).length).toBe(5);
+    const metrics = (await waypoint.admin('/metrics')).text;
+    expect(metrics).toMatch(/istio_requests_total\{[^}]*response_code="503"[^}]*response_flags="UO"[^}]*\} 5/);
+    resetPods();
+  });
+
+  it('forwards a TCP port at L4 with L4 authorization', async () => {
+    await routing('');
+    const echo = async () => {
+      const tunnel = await client.pool.dial({
+        target: `${VIP}:9000`,
+        via: `${HOST}:${waypoint.hbonePort}`,
+        expectedIdentities: ['spiffe://cluster.local/ns/shop/sa/waypoint'],
+      });
+      tunnel.end('ping over L4');
+      let text = '';
+      try {
+        for await (const chunk of tunnel) text += chunk;
+      } catch {
+        return null;
+      }
+      return text;
+    };
+    expect(await echo()).toBe('ping over L4');
+    await policy(`
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: only-admins, namespace: shop}
+spec:
+  targetRefs: [{kind: Service, group: "", name: web}]
+  rules: [{from: [{source: {principals: [cluster.local/ns/shop/sa/admin]}}]}]
+`);
+    expect(await echo()).toBeNull();
+    const metrics = (await waypoint.admin('/metrics')).text;
+    expect(metrics).toMatch(/istio_tcp_connections_opened_total\{[^}]*response_flags="-"[^}]*\} [1-9]/);
+    expect(metrics).toMatch(/istio_tcp_received_bytes_total\{[^}]*\} 12/);
+    await policy('');
   });
 
   it('speaks HTTP/2 with prior knowledge on the tunnel', async () => {

@@ -62,7 +62,10 @@ export function startAdmin(options: AdminOptions): Server {
       case '/config_dump':
         return send(200, configDump(options.view(), options.clusters, options.source));
       case '/clusters':
-        return send(200, options.clusters.all().map((c) => c.snapshot()));
+        return send(
+          200,
+          options.clusters.all().map((c) => c.snapshot()),
+        );
       case '/logging': {
         const level = url.searchParams.get('level');
         if (level && req.method === 'POST') {
@@ -73,7 +76,10 @@ export function startAdmin(options: AdminOptions): Server {
         return send(200, { level: options.log.level });
       }
       default:
-        return send(404, { error: 'not found', endpoints: ['/ready', '/metrics', '/stats/prometheus', '/config_dump', '/clusters', '/logging'] });
+        return send(404, {
+          error: 'not found',
+          endpoints: ['/ready', '/metrics', '/stats/prometheus', '/config_dump', '/clusters', '/logging'],
+        });
     }
   });
 }

@@ -32,7 +32,11 @@ describe('clusters', () => {
   ];
 
   it('selects healthy endpoints of the subset, on the target port', () => {
-    const eps = endpointsFor(view(all), { host: 'web.shop.svc.cluster.local', port: 80, subsetLabels: { version: 'v1' } });
+    const eps = endpointsFor(view(all), {
+      host: 'web.shop.svc.cluster.local',
+      port: 80,
+      subsetLabels: { version: 'v1' },
+    });
     expect(eps.map((e) => e.address)).toEqual(['10.0.0.1:8080', '10.0.0.2:8080']);
     expect(endpointsFor(view(all), { host: 'web.shop.svc.cluster.local', port: 81, subsetLabels: null })).toEqual([]);
   });

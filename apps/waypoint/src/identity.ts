@@ -26,9 +26,13 @@ export async function identityFromFiles(dir: string, trustDomain: string): Promi
     const close = async () => {};
     return { svid: () => svid, bundles, rootPem: () => root!, close, [Symbol.asyncDispose]: close };
   } catch (error) {
-    throw new WaypointError('ERR_WAYPOINT_IDENTITY', `cannot load the certificate files in ${dir}: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new WaypointError(
+      'ERR_WAYPOINT_IDENTITY',
+      `cannot load the certificate files in ${dir}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
   }
 }
 
@@ -43,7 +47,10 @@ export async function identityFromCa(options: {
   signal?: AbortSignal;
 }): Promise<Identity> {
   const root = await readFile(options.rootCertFile, 'utf8').catch((error: Error) => {
-    throw new WaypointError('ERR_WAYPOINT_IDENTITY', `cannot read --root-cert ${options.rootCertFile}: ${error.message}`);
+    throw new WaypointError(
+      'ERR_WAYPOINT_IDENTITY',
+      `cannot read --root-cert ${options.rootCertFile}: ${error.message}`,
+    );
   });
   const client = new IstioCaClient({
     address: options.address,
@@ -54,7 +61,10 @@ export async function identityFromCa(options: {
     timeoutMs: 10_000,
   });
   const fetch = async () => {
-    const got = await client.fetchSvid({ identity: options.identity, ...(options.signal ? { signal: options.signal } : {}) });
+    const got = await client.fetchSvid({
+      identity: options.identity,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     return got;
   };
   let current: Awaited<ReturnType<typeof fetch>>;
@@ -62,9 +72,13 @@ export async function identityFromCa(options: {
     current = await fetch();
   } catch (error) {
     await client.close();
-    throw new WaypointError('ERR_WAYPOINT_IDENTITY', `the CA at ${options.address} did not issue ${options.identity}: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new WaypointError(
+      'ERR_WAYPOINT_IDENTITY',
+      `the CA at ${options.address} did not issue ${options.identity}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
   }
   const bundles = new X509BundleSet();
   bundles.set(current.bundle);
@@ -72,20 +86,23 @@ export async function identityFromCa(options: {
   const schedule = () => {
     const notAfter = current.svid.leaf.notAfter;
     const inMs = Math.max(5_000, (notAfter - Date.now()) / 2);
-    timer = setTimeout(() => {
-      fetch().then(
-        (next) => {
-          current = next;
-          bundles.set(next.bundle);
-          options.log.info({ identity: options.identity }, 'certificate renewed');
-          schedule();
-        },
-        (error: Error) => {
-          options.log.error({ err: error.message }, 'certificate renewal failed; retrying in 10s');
-          timer = setTimeout(schedule, 10_000).unref();
-        },
-      );
-    }, Math.min(inMs, 2_147_000_000)).unref();
+    timer = setTimeout(
+      () => {
+        fetch().then(
+          (next) => {
+            current = next;
+            bundles.set(next.bundle);
+            options.log.info({ identity: options.identity }, 'certificate renewed');
+            schedule();
+          },
+          (error: Error) => {
+            options.log.error({ err: error.message }, 'certificate renewal failed; retrying in 10s');
+            timer = setTimeout(schedule, 10_000).unref();
+          },
+        );
+      },
+      Math.min(inMs, 2_147_000_000),
+    ).unref();
   };
   schedule();
   const close = async () => {

@@ -41,7 +41,11 @@ describe('RequestAuthentication at the waypoint', () => {
   it('passes a request without a token, accepts a valid one (EC and RSA) and gives its claims', async () => {
     const ras = [ra({ jwks })];
     expect(await authenticate(ras, { headers: {}, path: '/' }, options)).toEqual({ kind: 'none' });
-    const ok = await authenticate(ras, { headers: headers(token({ iss: 'https://issuer.example', sub: 'ana', exp })), path: '/' }, options);
+    const ok = await authenticate(
+      ras,
+      { headers: headers(token({ iss: 'https://issuer.example', sub: 'ana', exp })), path: '/' },
+      options,
+    );
     expect(ok).toMatchObject({ kind: 'valid', claims: { sub: 'ana' } });
     const viaRsa = token({ iss: 'https://issuer.example', sub: 'bo', exp }, rsa.privateKey, 'RS256', 'rsa1');
     expect(await authenticate(ras, { headers: headers(viaRsa), path: '/' }, options)).toMatchObject({ kind: 'valid' });
@@ -67,10 +71,18 @@ describe('RequestAuthentication at the waypoint', () => {
     const dir = await mkdtemp(join(tmpdir(), 'jwks-'));
     try {
       await writeFile(join(dir, 'jwks.json'), jwks);
-      const ras = [ra({ jwksUri: pathToFileURL(join(dir, 'jwks.json')).href, fromHeaders: [{ name: 'x-jwt' }], fromParams: ['access_token'] })];
+      const ras = [
+        ra({
+          jwksUri: pathToFileURL(join(dir, 'jwks.json')).href,
+          fromHeaders: [{ name: 'x-jwt' }],
+          fromParams: ['access_token'],
+        }),
+      ];
       const t = token({ iss: 'https://issuer.example', sub: 'ana', exp });
       expect(await authenticate(ras, { headers: { 'x-jwt': t }, path: '/' }, options)).toMatchObject({ kind: 'valid' });
-      expect(await authenticate(ras, { headers: {}, path: `/a?access_token=${t}` }, options)).toMatchObject({ kind: 'valid' });
+      expect(await authenticate(ras, { headers: {}, path: `/a?access_token=${t}` }, options)).toMatchObject({
+        kind: 'valid',
+      });
       // Configured locations replace the default Authorization header.
       expect(await authenticate(ras, { headers: headers(t), path: '/' }, options)).toEqual({ kind: 'none' });
     } finally {

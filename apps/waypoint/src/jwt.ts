@@ -84,7 +84,8 @@ export function extractToken(rule: JwtRule, headers: Headers, path: string): str
     const v = headers[name.toLowerCase()];
     return Array.isArray(v) ? v[0] : v;
   };
-  const fromHeaders = rule.fromHeaders ?? (rule.fromParams || rule.fromCookies ? [] : [{ name: 'Authorization', prefix: 'Bearer ' }]);
+  const fromHeaders =
+    rule.fromHeaders ?? (rule.fromParams || rule.fromCookies ? [] : [{ name: 'Authorization', prefix: 'Bearer ' }]);
   for (const h of fromHeaders) {
     const v = header(h.name);
     if (v === undefined) continue;
@@ -152,7 +153,9 @@ export async function authenticate(
   } catch (error) {
     return { kind: 'invalid', reason: `Jwks remote fetch is failed: ${(error as Error).message}` };
   }
-  const candidates = keys.filter((k) => (header.kid === undefined || k.kid === header.kid) && (!k.alg || k.alg === header.alg));
+  const candidates = keys.filter(
+    (k) => (header.kid === undefined || k.kid === header.kid) && (!k.alg || k.alg === header.alg),
+  );
   const data = Buffer.from(`${parts[0]}.${parts[1]}`);
   const signature = Buffer.from(parts[2]!, 'base64url');
   for (const { key } of candidates) {

@@ -3,7 +3,7 @@
 // directory through @mesh/config's ambient index (file mode) and istiod's mesh.waypoint.v1 + Address resources over
 // delta xDS. A new snapshot replaces the old one whole; requests in flight finish on the one they started with.
 import type { Authorizer } from '@mesh/authz';
-import type { RouteTable } from '@mesh/l7';
+import type { DestinationRule, RouteTable } from '@mesh/l7';
 
 export interface EndpointView {
   readonly uid: string;
@@ -37,6 +37,8 @@ export interface ServiceView {
   readonly ports: readonly ServicePortView[];
   /** Route tables by service port (bound services only). */
   readonly tables: ReadonlyMap<number, RouteTable>;
+  /** The DestinationRules istiod sent with the service (a mirror's subset is resolved from them). */
+  readonly destinationRules: readonly DestinationRule[];
 }
 
 export interface WaypointIdentityView {

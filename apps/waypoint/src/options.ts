@@ -113,7 +113,12 @@ export const OPTION_SPECS: readonly Spec[] = [
     default: '15008',
     description: 'HBONE port of destination pods (their ztunnel inbound)',
   },
-  { flags: '--trust-domain <td>', env: 'TRUST_DOMAIN', default: 'cluster.local', description: 'file mode: trust domain' },
+  {
+    flags: '--trust-domain <td>',
+    env: 'TRUST_DOMAIN',
+    default: 'cluster.local',
+    description: 'file mode: trust domain',
+  },
   { flags: '--domain <suffix>', env: 'DOMAIN_SUFFIX', default: 'cluster.local', description: 'file mode: DNS suffix' },
   {
     flags: '--root-namespace <ns>',

@@ -17,7 +17,11 @@ describe('protocol detection on the tunneled bytes', () => {
 describe('trace context', () => {
   it('continues a W3C trace with a new span of ours, and sends both W3C and B3 upstream', () => {
     const ctx = traceContext({ traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' });
-    expect(ctx).toMatchObject({ traceId: '0af7651916cd43dd8448eb211c80319c', parentSpanId: 'b7ad6b7169203331', sampled: true });
+    expect(ctx).toMatchObject({
+      traceId: '0af7651916cd43dd8448eb211c80319c',
+      parentSpanId: 'b7ad6b7169203331',
+      sampled: true,
+    });
     expect(ctx.spanId).toMatch(/^[0-9a-f]{16}$/);
     expect(ctx.spanId).not.toBe('b7ad6b7169203331');
     expect(propagationHeaders(ctx)).toEqual({
@@ -30,7 +34,9 @@ describe('trace context', () => {
   });
 
   it('reads B3 (multi and single header, 64-bit ids widened) and honours not-sampled', () => {
-    expect(traceContext({ 'x-b3-traceid': '463ac35c9f6413ad', 'x-b3-spanid': 'a2fb4a1d1a96d312', 'x-b3-sampled': '0' })).toMatchObject({
+    expect(
+      traceContext({ 'x-b3-traceid': '463ac35c9f6413ad', 'x-b3-spanid': 'a2fb4a1d1a96d312', 'x-b3-sampled': '0' }),
+    ).toMatchObject({
       traceId: '0000000000000000463ac35c9f6413ad',
       parentSpanId: 'a2fb4a1d1a96d312',
       sampled: false,
@@ -43,7 +49,11 @@ describe('trace context', () => {
   });
 
   it('starts a new sampled trace when the request carries none or an invalid one', () => {
-    for (const headers of [{}, { traceparent: '00-00000000000000000000000000000000-b7ad6b7169203331-01' }, { traceparent: 'junk' }]) {
+    for (const headers of [
+      {},
+      { traceparent: '00-00000000000000000000000000000000-b7ad6b7169203331-01' },
+      { traceparent: 'junk' },
+    ]) {
       const ctx = traceContext(headers);
       expect(ctx.parentSpanId).toBeNull();
       expect(ctx.traceId).toMatch(/^[0-9a-f]{32}$/);

@@ -16,6 +16,8 @@ import type { Clock, Rng } from '@mesh/core';
 import { relay, type HbonePool, type HboneTunnel, type WorkloadBaggage } from '@mesh/hbone';
 import {
   applyHeaderOps,
+  effectiveTrafficPolicy,
+  resolveDestinationRule,
   type HeaderOps,
   type RouteDecision,
   type RouteRequest,
@@ -233,7 +235,12 @@ export class Proxy {
 
   // ------------------------------------------------------------------------------------------------- HTTP
 
-  async #request(req: AnyRequest, res: AnyResponse, tunnelCtx: TunnelContext, protocol: 'http1' | 'http2'): Promise<void> {
+  async #request(
+    req: AnyRequest,
+    res: AnyResponse,
+    tunnelCtx: TunnelContext,
+    protocol: 'http1' | 'http2',
+  ): Promise<void> {
     const o = this.#o;
     // A kept-alive tunnel outlives config pushes: every request runs on the latest snapshot.
     const ctx = this.#current(tunnelCtx);
@@ -259,13 +266,16 @@ export class Proxy {
       upstreamMs: null,
       attempts: 0,
     };
-    const reply = (status: number, text: string | null, flags: string[], extra: Record<string, string> = {}, ops?: HeaderOps) => {
+    const reply = (
+      status: number,
+      text: string | null,
+      flags: string[],
+      extra: Record<string, string> = {},
+      ops?: HeaderOps,
+    ) => {
       outcome.status = status;
       outcome.flags.push(...flags);
-      const h = applyHeaderOps(
-        { ...(text ? { 'content-type': 'text/plain' } : {}), ...extra },
-        ...(ops ? [ops] : []),
-      );
+      const h = applyHeaderOps({ ...(text ? { 'content-type': 'text/plain' } : {}), ...extra }, ...(ops ? [ops] : []));
       const payload = text ?? '';
       h['content-length'] = String(Buffer.byteLength(payload));
       res.writeHead(status, h);
@@ -310,7 +320,13 @@ export class Proxy {
       requestId: string;
     },
     outcome: Outcome,
-    reply: (status: number, text: string | null, flags: string[], extra?: Record<string, string>, ops?: HeaderOps) => void,
+    reply: (
+      status: number,
+      text: string | null,
+      flags: string[],
+      extra?: Record<string, string>,
+      ops?: HeaderOps,
+    ) => void,
   ): Promise<void> {
     const o = this.#o;
     const { view, service, port } = ctx;
@@ -329,12 +345,15 @@ export class Proxy {
     let claims: Record<string, unknown> | undefined;
     if (ras.length > 0) {
       const jwt = await authenticate(ras, { headers: flatHeaders, path: r.path }, { jwks: o.jwks, clock: o.clock });
-      if (jwt.kind === 'invalid') return reply(401, jwt.reason, ['UAEX'], { 'www-authenticate': 'Bearer realm="' + r.authority + '"' });
+      if (jwt.kind === 'invalid')
+        return reply(401, jwt.reason, ['UAEX'], { 'www-authenticate': 'Bearer realm="' + r.authority + '"' });
       if (jwt.kind === 'valid') {
         claims = jwt.claims;
         if (jwt.rule.forwardOriginalToken !== true) delete flatHeaders.authorization;
         if (jwt.rule.outputPayloadToHeader)
-          flatHeaders[jwt.rule.outputPayloadToHeader.toLowerCase()] = Buffer.from(JSON.stringify(claims)).toString('base64url');
+          flatHeaders[jwt.rule.outputPayloadToHeader.toLowerCase()] = Buffer.from(JSON.stringify(claims)).toString(
+            'base64url',
+          );
         for (const c of jwt.rule.outputClaimToHeaders ?? [])
           if (claims[c.claim] !== undefined) flatHeaders[c.header.toLowerCase()] = String(claims[c.claim]);
       }
@@ -392,8 +411,7 @@ export class Proxy {
     if (backend.problem) return reply(backend.problem.status, null, ['NR']);
 
     // Mirrors: fire and forget, never affecting the response.
-    for (const m of d.mirrors)
-      if (m.fired) this.#mirror(view, d, m, r, flatHeaders);
+    for (const m of d.mirrors) if (m.fired) this.#mirror(view, ctx, d, m, r, flatHeaders);
 
     await this.#forward(res, view, d, backend, r, flatHeaders, outcome, reply);
   }
@@ -406,7 +424,13 @@ export class Proxy {
     r: { method: string; path: string; body: Buffer | null; trace: TraceContext; requestId: string },
     flatHeaders: Record<string, string>,
     outcome: Outcome,
-    reply: (status: number, text: string | null, flags: string[], extra?: Record<string, string>, ops?: HeaderOps) => void,
+    reply: (
+      status: number,
+      text: string | null,
+      flags: string[],
+      extra?: Record<string, string>,
+      ops?: HeaderOps,
+    ) => void,
   ): Promise<void> {
     const o = this.#o;
     const cluster = o.clusters.get(view, backend);
@@ -458,23 +482,16 @@ export class Proxy {
       overall?.addEventListener('abort', onOverall, { once: true });
       let response: IncomingMessage | null = null;
       try {
-        response = await o.upstreams.send(
-          endpoint,
-          {
-            method: r.method,
-            path: d.upstream!.path,
-            headers: { ...upstreamHeaders, 'x-envoy-attempt-count': String(attempt + 1) },
-            body: r.body,
-            signal: controller.signal,
-          },
-        );
+        response = await o.upstreams.send(endpoint, {
+          method: r.method,
+          path: d.upstream!.path,
+          headers: { ...upstreamHeaders, 'x-envoy-attempt-count': String(attempt + 1) },
+          body: r.body,
+          signal: controller.signal,
+        });
         last = { kind: 'response', status: response.statusCode ?? 502 };
       } catch (error) {
-        last = perTryExpired
-          ? { kind: 'per-try-timeout' }
-          : overall?.aborted
-            ? { kind: 'reset' }
-            : classify(error);
+        last = perTryExpired ? { kind: 'per-try-timeout' } : overall?.aborted ? { kind: 'reset' } : classify(error);
       } finally {
         cluster.breaker.release('requests');
         cluster.active.set(endpoint.address, Math.max(0, (cluster.active.get(endpoint.address) ?? 1) - 1));
@@ -500,7 +517,8 @@ export class Proxy {
       }
       if (response) {
         // A retriable answer after the last allowed try: Envoy passes it on and flags the exhausted retries.
-        if (policy && attempt >= policy.attempts && attempt > 0 && shouldRetry(policy, last, 1)) outcome.flags.push('URX');
+        if (policy && attempt >= policy.attempts && attempt > 0 && shouldRetry(policy, last, 1))
+          outcome.flags.push('URX');
         outcome.upstreamMs = o.clock.monotonic() - upstreamStart;
         await this.#respond(res, response, d, outcome, controller.signal);
         if (timer) clearTimeout(timer);
@@ -516,9 +534,17 @@ export class Proxy {
       case 'per-try-timeout':
         return reply(504, 'upstream request timeout', ['UT']);
       case 'connect-failure':
-        return reply(503, 'upstream connect error or disconnect/reset before headers. reset reason: connection failure', ['UF']);
+        return reply(
+          503,
+          'upstream connect error or disconnect/reset before headers. reset reason: connection failure',
+          ['UF'],
+        );
       default:
-        return reply(503, 'upstream connect error or disconnect/reset before headers. reset reason: connection termination', ['UC']);
+        return reply(
+          503,
+          'upstream connect error or disconnect/reset before headers. reset reason: connection termination',
+          ['UC'],
+        );
     }
   }
 
@@ -530,8 +556,7 @@ export class Proxy {
     signal: AbortSignal,
   ): Promise<void> {
     const headers: Record<string, string | string[]> = {};
-    for (const [k, v] of Object.entries(upstream.headers))
-      if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
+    for (const [k, v] of Object.entries(upstream.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
     const withOps = applyHeaderOps(headers, d.responseHeaders);
     const setCookie = upstream.headers['set-cookie'];
     const out: Record<string, string | string[]> = { ...withOps };
@@ -569,33 +594,58 @@ export class Proxy {
     };
   }
 
+  #mirrorBackend(
+    view: WaypointView,
+    ctx: TunnelContext,
+    d: RouteDecision,
+    m: RouteDecision['mirrors'][number],
+  ): WeightedBackend | null {
+    const dr = resolveDestinationRule({
+      destinationRules: ctx.service.destinationRules,
+      host: m.host,
+      proxyNamespace: view.waypoint.namespace,
+      rootNamespace: view.waypoint.rootNamespace,
+      domainSuffix: view.waypoint.domainSuffix,
+    });
+    const labels = m.subset ? dr?.subsets.get(m.subset)?.labels : null;
+    if (m.subset && !labels) return null; // Envoy: an unknown subset has no endpoints
+    return {
+      ...d.backend!,
+      host: m.host,
+      subset: m.subset,
+      port: m.port,
+      subsetLabels: labels ?? null,
+      trafficPolicy: effectiveTrafficPolicy(dr, { ...(m.subset ? { subset: m.subset } : {}), port: m.port }),
+    };
+  }
+
   #mirror(
     view: WaypointView,
+    ctx: TunnelContext,
     d: RouteDecision,
     m: RouteDecision['mirrors'][number],
     r: { method: string; path: string; body: Buffer | null; trace: TraceContext; requestId: string },
     flat: Record<string, string>,
   ): void {
     const o = this.#o;
-    // The mirror's subset labels come from the route's own backends when it names the same subset; otherwise the
-    // whole host (a MirrorDecision carries no traffic policy).
-    const same = d.backends.find((b) => b.host === m.host && b.subset === m.subset);
-    const backend: WeightedBackend =
-      same ??
-      ({
-        ...d.backend!,
-        host: m.host,
-        subset: m.subset,
-        port: m.port,
-        subsetLabels: null,
-      } as WeightedBackend);
+    // A MirrorDecision names host and subset only: its subset labels and traffic policy come from the route's own
+    // backends when they name the same, else from the DestinationRules sent with the service.
+    const backend =
+      d.backends.find((b) => b.host === m.host && b.subset === m.subset) ?? this.#mirrorBackend(view, ctx, d, m);
+    if (!backend) return;
     const cluster = o.clusters.get(view, backend);
     const endpoint = cluster.pick(null, new Set());
     if (!endpoint) return;
     const headers = this.#upstreamHeaders(flat, d, r);
     headers.host = `${headers.host}-shadow`;
     o.upstreams
-      .send(endpoint, { method: r.method, path: d.upstream!.path, headers, body: r.body, signal: AbortSignal.timeout(30_000) })
+      .send(endpoint, {
+        method: r.method,
+        path: d.upstream!.path,
+        headers,
+        body: r.body,
+        signal: AbortSignal.timeout(30_000),
+      })
       .then(
         (res) => res.resume(),
         (error: Error) => o.log.debug({ err: error.message, mirror: m.host }, 'mirror failed'),
@@ -634,10 +684,8 @@ export class Proxy {
       destination_service: ctx.service.hostname,
       destination_service_name: ctx.service.name,
       destination_service_namespace: ctx.service.namespace,
-      destination_canonical_service:
-        w?.labels['service.istio.io/canonical-name'] ?? w?.labels.app ?? ctx.service.name,
-      destination_canonical_revision:
-        w?.labels['service.istio.io/canonical-revision'] ?? w?.labels.version ?? 'latest',
+      destination_canonical_service: w?.labels['service.istio.io/canonical-name'] ?? w?.labels.app ?? ctx.service.name,
+      destination_canonical_revision: w?.labels['service.istio.io/canonical-revision'] ?? w?.labels.version ?? 'latest',
       destination_cluster: this.#o.clusterId,
       request_protocol: protocol,
       response_code: String(status),
@@ -665,7 +713,13 @@ export class Proxy {
     const o = this.#o;
     const flags = outcome.flags.filter((f) => f !== '-');
     const flagText = flags.length ? [...new Set(flags)].join(',') : '-';
-    const labels = this.#labels(ctx, outcome.endpoint, protocol === 'http2' ? 'http' : 'http', outcome.status, flagText);
+    const labels = this.#labels(
+      ctx,
+      outcome.endpoint,
+      protocol === 'http2' ? 'http' : 'http',
+      outcome.status,
+      flagText,
+    );
     o.metrics.requests.inc(labels);
     o.metrics.duration.observe(labels, durationMs);
     o.metrics.requestBytes.observe(labels, outcome.requestBytes);
@@ -707,8 +761,8 @@ export class Proxy {
         'http.status_code': outcome.status,
         'istio.canonical_service': ctx.service.name,
         'istio.namespace': ctx.service.namespace,
-        'upstream_cluster': outcome.cluster?.name ?? '-',
-        'response_flags': flagText,
+        upstream_cluster: outcome.cluster?.name ?? '-',
+        response_flags: flagText,
         'guid:x-request-id': r.requestId,
         component: 'proxy',
       },

@@ -3,7 +3,7 @@
 // local mesh without istiod; edits apply live.
 import { createAuthorizer } from '@mesh/authz';
 import { followStore, openFileStore, type AmbientIndex, type FileStore, type WorkloadInfo } from '@mesh/config';
-import type { RouteTable } from '@mesh/l7';
+import type { DestinationRule, RouteTable } from '@mesh/l7';
 import { WaypointError } from './errors.js';
 import type { Logger } from './log.js';
 import { ViewIndex, type EndpointView, type ServiceView, type WaypointView } from './model.js';
@@ -45,6 +45,7 @@ export function viewFromIndex(
 ): WaypointView | undefined {
   const config = index.waypointConfig(ref.namespace, ref.name);
   if (!config) return undefined;
+  const destinationRules = index.routingResources().filter((r): r is DestinationRule => r.kind === 'DestinationRule');
   const services: ServiceView[] = config.services.map(({ service, routes }) => ({
     key: service.resourceName,
     hostname: service.hostname,
@@ -59,11 +60,15 @@ export function viewFromIndex(
       ...(p.protocol ? { protocol: p.protocol } : {}),
     })),
     tables: new Map<number, RouteTable>(routes.map((r) => [r.port, r.table])),
+    destinationRules,
   }));
   const hostKeys = new Map(index.services().map((s) => [s.hostname, s.resourceName]));
   const lookup = new ViewIndex(
     services,
-    index.workloads().filter((w) => w.ips.length > 0).map(endpointOf),
+    index
+      .workloads()
+      .filter((w) => w.ips.length > 0)
+      .map(endpointOf),
     hostKeys,
   );
   const resources = [...config.authorizationPolicies, ...config.requestAuthentications];
@@ -107,9 +112,13 @@ export async function openFileSource(options: FileSourceOptions): Promise<Config
       ...(options.signal ? { signal: options.signal } : {}),
     });
   } catch (error) {
-    throw new WaypointError('ERR_WAYPOINT_CONFIG', `cannot read --config-dir ${options.dir}: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new WaypointError(
+      'ERR_WAYPOINT_CONFIG',
+      `cannot read --config-dir ${options.dir}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
   }
   let version = 0;
   const publish = (index: AmbientIndex) => {

@@ -74,6 +74,7 @@ export function compileService(waypoint: Waypoint, service: WaypointService): Se
       ...(p.protocol ? { protocol: p.protocol } : {}),
     })),
     tables,
+    destinationRules: ofKind<DestinationRule>('DestinationRule'),
   };
 }
 

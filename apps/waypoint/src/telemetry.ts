@@ -183,7 +183,16 @@ export function propagationHeaders(ctx: TraceContext): Record<string, string> {
   };
 }
 
-export const TRACE_HEADERS = ['traceparent', 'tracestate', 'b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'x-b3-flags'];
+export const TRACE_HEADERS = [
+  'traceparent',
+  'tracestate',
+  'b3',
+  'x-b3-traceid',
+  'x-b3-spanid',
+  'x-b3-parentspanid',
+  'x-b3-sampled',
+  'x-b3-flags',
+];
 
 export interface SpanRecord {
   ctx: TraceContext;
@@ -201,9 +210,7 @@ export class OtlpExporter {
   dropped = 0;
   exported = 0;
 
-  constructor(
-    private readonly options: { endpoint: string; serviceName: string; log: Logger; maxQueue?: number },
-  ) {}
+  constructor(private readonly options: { endpoint: string; serviceName: string; log: Logger; maxQueue?: number }) {}
 
   add(span: SpanRecord): void {
     if (!span.ctx.sampled) return;

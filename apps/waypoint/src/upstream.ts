@@ -34,8 +34,7 @@ export function socketLike(tunnel: Duplex): Duplex {
   const t = tunnel as Duplex & Record<string | symbol, unknown>;
   if (t[PATCHED]) return tunnel;
   t[PATCHED] = true;
-  for (const m of ['setKeepAlive', 'setNoDelay', 'ref', 'unref'])
-    if (typeof t[m] !== 'function') t[m] = () => tunnel;
+  for (const m of ['setKeepAlive', 'setNoDelay', 'ref', 'unref']) if (typeof t[m] !== 'function') t[m] = () => tunnel;
   // Two things Node's HTTP code does that hurt on an HTTP/2 stream: it writes its head as a latin1 string, which the
   // stream's writev garbles when corked with other chunks (seen on Node 20), and it writes empty chunks, each an
   // empty DATA frame, which the peer counts as invalid frames and answers with GOAWAY(INTERNAL_ERROR) after 1,000
@@ -76,7 +75,14 @@ export class TunnelHttpPool {
   async request(
     key: string,
     dial: () => Promise<Duplex>,
-    options: { method: string; path: string; headers: OutgoingHttpHeaders; body: Buffer | null; signal?: AbortSignal; timeoutMs?: number },
+    options: {
+      method: string;
+      path: string;
+      headers: OutgoingHttpHeaders;
+      body: Buffer | null;
+      signal?: AbortSignal;
+      timeoutMs?: number;
+    },
   ): Promise<IncomingMessage> {
     let socket: Duplex | undefined;
     const idle = this.#idle.get(key);

@@ -3,7 +3,13 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { systemClock, systemRng, seededRng, type Clock, type Rng } from '@mesh/core';
-import { CHANNEL_NAMES, createHboneServer, createHbonePool, type ConnectionErrorMessage, type ConnectionMessage } from '@mesh/hbone';
+import {
+  CHANNEL_NAMES,
+  createHboneServer,
+  createHbonePool,
+  type ConnectionErrorMessage,
+  type ConnectionMessage,
+} from '@mesh/hbone';
 import { startAdmin } from './admin.js';
 import { Clusters } from './cluster.js';
 import { WaypointError } from './errors.js';
@@ -102,7 +108,10 @@ export async function startWaypoint(
   };
   const onError = (m: unknown) => {
     const { connection: c, phase, error } = m as ConnectionErrorMessage;
-    hboneLog.warn({ side: c.side, phase, remote: `${c.remoteAddress}:${c.remotePort}`, err: error.message }, 'HBONE connection failed');
+    hboneLog.warn(
+      { side: c.side, phase, remote: `${c.remoteAddress}:${c.remotePort}`, err: error.message },
+      'HBONE connection failed',
+    );
   };
   subscribe(CHANNEL_NAMES.connectionClose, onClose);
   subscribe(CHANNEL_NAMES.connectionError, onError);
@@ -146,9 +155,13 @@ export async function startWaypoint(
       if (!service)
         return { action: 'refuse', status: 503, reason: `${request.authority.host} does not use waypoint ${ref}` };
       const port = service.ports.find((p) => p.port === request.authority.port);
-      if (!port) return { action: 'refuse', status: 503, reason: `${service.hostname} has no port ${request.authority.port}` };
+      if (!port)
+        return { action: 'refuse', status: 503, reason: `${service.hostname} has no port ${request.authority.port}` };
       const forwardedFor = request.request.forwarded[0]?.for;
-      const sourceIp = (forwardedFor ? forwardedFor.replace(/^\[?([^\]]*?)\]?(:\d+)?$/, '$1') : undefined) ?? request.connection.remoteAddress ?? '0.0.0.0';
+      const sourceIp =
+        (forwardedFor ? forwardedFor.replace(/^\[?([^\]]*?)\]?(:\d+)?$/, '$1') : undefined) ??
+        request.connection.remoteAddress ??
+        '0.0.0.0';
       return {
         action: 'accept',
         onTunnel: (tunnel) =>
@@ -170,9 +183,13 @@ export async function startWaypoint(
     hbone = { host: bound.address, port: bound.port };
   } catch (error) {
     await Promise.allSettled([source.close(), identity.close(), pool.destroy()]);
-    throw new WaypointError('ERR_WAYPOINT_LISTEN_FAILED', `cannot listen on ${options.listen.host}:${options.listen.port}: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new WaypointError(
+      'ERR_WAYPOINT_LISTEN_FAILED',
+      `cannot listen on ${options.listen.host}:${options.listen.port}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
   }
   let admin: { host: string; port: number } | null = null;
   const adminServer = options.admin
@@ -191,16 +208,26 @@ export async function startWaypoint(
       await once(adminServer, 'listening');
     } catch (error) {
       await Promise.allSettled([server.destroy(), source.close(), identity.close(), pool.destroy()]);
-      throw new WaypointError('ERR_WAYPOINT_LISTEN_FAILED', `cannot listen on admin ${options.admin.host}:${options.admin.port}: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw new WaypointError(
+        'ERR_WAYPOINT_LISTEN_FAILED',
+        `cannot listen on admin ${options.admin.host}:${options.admin.port}: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
     }
     const a = adminServer.address() as AddressInfo;
     admin = { host: a.address, port: a.port };
   }
   ready = true;
   log.info(
-    { waypoint: ref, hbone: `${hbone.host}:${hbone.port}`, hbonePort: hbone.port, admin: admin?.port ?? null, config: view ? 'loaded' : 'pending' },
+    {
+      waypoint: ref,
+      hbone: `${hbone.host}:${hbone.port}`,
+      hbonePort: hbone.port,
+      admin: admin?.port ?? null,
+      config: view ? 'loaded' : 'pending',
+    },
     'waypoint ready',
   );
 
