@@ -10,6 +10,11 @@ export const errorCodes = defineErrorCatalog({
     summary: 'meshctl could not write an output file, or refused to overwrite one without --force.',
     fix: 'Check the path and permissions, or pass --force to replace existing files.',
   },
+  ERR_MESHCTL_INVALID_ARGUMENT: {
+    summary:
+      'An argument names something that is not in the config or conflicts with it (a waypoint that does not exist, or one that already exists without --overwrite).',
+    fix: 'Check the names against `meshctl waypoint list`, or pass --overwrite to replace an existing waypoint.',
+  },
 });
 
 export type MeshctlErrorCode = keyof typeof errorCodes;

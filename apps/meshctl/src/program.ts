@@ -10,6 +10,7 @@ import { registerHbone } from './commands/hbone.js';
 import { registerSpiffe } from './commands/spiffe.js';
 import { registerToken } from './commands/token.js';
 import { registerVersion } from './commands/version.js';
+import { registerWaypoint } from './commands/waypoint.js';
 import { ExitCode, type CommandIO } from './io.js';
 
 export function createProgram(io: CommandIO): Command {
@@ -26,6 +27,7 @@ export function createProgram(io: CommandIO): Command {
   registerAnalyze(program, io);
   registerHbone(program, io);
   registerToken(program, io);
+  registerWaypoint(program, io);
   const configure = (command: Command) => {
     command.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
     command.commands.forEach(configure);
