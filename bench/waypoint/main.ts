@@ -327,15 +327,18 @@ async function saturate(path: Path): Promise<{ rps: number; errors: number }> {
 }
 
 /** Open loop at `rate` for `seconds`: latency samples, and the proxy's CPU seconds over the window. */
-async function fixedRate(path: Path): Promise<{ latencies: number[]; cpu: number; achieved: number }> {
-  const conns = await openConns(path, Math.max(16, Math.ceil(rate / 100)));
+async function fixedRate(
+  path: Path,
+  runSeconds = seconds,
+): Promise<{ latencies: number[]; cpu: number; achieved: number }> {
+  const conns = await openConns(path, Math.max(32, Math.ceil(rate / 50)));
   const idle = [...conns];
   const latencies: number[] = [];
   let sent = 0;
   let dropped = 0;
   const cpu0 = path.proc ? cpuSeconds(path.proc.pid) : 0;
   const started = performance.now();
-  const end = started + seconds * 1000;
+  const end = started + runSeconds * 1000;
   const inflight = new Set<Promise<void>>();
   while (performance.now() < end) {
     const due = Math.floor(((performance.now() - started) / 1000) * rate);
@@ -372,7 +375,9 @@ try {
   const results = new Map<string, Result[]>(paths.map((p) => [p.name, []]));
   for (let round = 0; round < rounds; round++) {
     for (const path of paths) {
-      // Fixed rate first, so that RSS is what the proxy holds at that rate (Node keeps heap it grew at saturation).
+      // Fixed rate first, so that RSS is what the proxy holds at that rate (Node keeps heap it grew at saturation),
+      // after a warm-up at the same rate (JIT, pools) that is not measured.
+      if (round === 0) await fixedRate(path, 2);
       const fixed = await fixedRate(path);
       const rss = path.proc ? rssMiB(path.proc.pid) : 0;
       const sat = await saturate(path);

@@ -54,7 +54,7 @@ export function startAdmin(options: AdminOptions): Server {
         return options.ready() ? send(200, 'LIVE\n', 'text/plain') : send(503, 'PRE_INITIALIZING\n', 'text/plain');
       case '/metrics':
       case '/stats/prometheus':
-        void options.metrics.registry.metrics().then(
+        void options.metrics.render().then(
           (text) => send(200, text, options.metrics.registry.contentType),
           (error: Error) => send(500, error.message, 'text/plain'),
         );

@@ -71,6 +71,8 @@ export interface TunnelContext {
   readonly baggage: WorkloadBaggage;
 }
 
+const NEVER = new AbortController().signal;
+const TRACE_HEADER_SET = new Set(TRACE_HEADERS);
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 const H1_METHOD = /^(GET|HEAD|POST|PUT|DELETE|CONNECT|OPTIONS|TRACE|PATCH|PRI|[A-Z]{3,16}) /;
 const HOP_BY_HOP = new Set([
@@ -121,7 +123,6 @@ type AnyResponse = ServerResponse | Http2ServerResponse;
 export class Proxy {
   readonly #o: ProxyOptions;
   readonly #inflight = new Set<Promise<void>>();
-
   constructor(options: ProxyOptions) {
     this.#o = options;
   }
@@ -252,9 +253,7 @@ export class Proxy {
     const authority = (headers[':authority'] as string | undefined) ?? headers.host ?? ctx.service.hostname;
     const trace = traceContext(headers);
     const requestId = (headers['x-request-id'] as string | undefined) ?? randomUUID();
-    const chunks: Buffer[] = [];
-    for await (const c of req as AsyncIterable<Buffer>) chunks.push(c);
-    const body = chunks.length === 0 ? null : Buffer.concat(chunks);
+    const body = await readBody(req, headers);
     const outcome: Outcome = {
       status: 0,
       flags: [],
@@ -468,26 +467,27 @@ export class Proxy {
       outcome.endpoint = endpoint;
       outcome.attempts = attempt + 1;
       cluster.active.set(endpoint.address, (cluster.active.get(endpoint.address) ?? 0) + 1);
-      const controller = new AbortController();
       const perTry = policy?.perTryTimeoutMs ?? 0;
+      // Abort machinery only when a timeout can fire (signals and listeners cost per request otherwise).
+      const controller = perTry > 0 || overall ? new AbortController() : null;
       let perTryExpired = false;
       const timer =
         perTry > 0
           ? setTimeout(() => {
               perTryExpired = true;
-              controller.abort();
+              controller?.abort();
             }, perTry)
           : null;
-      const onOverall = () => controller.abort();
+      const onOverall = () => controller?.abort();
       overall?.addEventListener('abort', onOverall, { once: true });
       let response: IncomingMessage | null = null;
       try {
         response = await o.upstreams.send(endpoint, {
           method: r.method,
           path: d.upstream!.path,
-          headers: { ...upstreamHeaders, 'x-envoy-attempt-count': String(attempt + 1) },
+          headers: Object.assign(upstreamHeaders, { 'x-envoy-attempt-count': String(attempt + 1) }),
           body: r.body,
-          signal: controller.signal,
+          ...(controller ? { signal: controller.signal } : {}),
         });
         last = { kind: 'response', status: response.statusCode ?? 502 };
       } catch (error) {
@@ -520,7 +520,7 @@ export class Proxy {
         if (policy && attempt >= policy.attempts && attempt > 0 && shouldRetry(policy, last, 1))
           outcome.flags.push('URX');
         outcome.upstreamMs = o.clock.monotonic() - upstreamStart;
-        await this.#respond(res, response, d, outcome, controller.signal);
+        await this.#respond(res, response, d, outcome, controller?.signal ?? NEVER);
         if (timer) clearTimeout(timer);
         overall?.removeEventListener('abort', onOverall);
         return;
@@ -564,17 +564,28 @@ export class Proxy {
     outcome.status = upstream.statusCode ?? 502;
     res.writeHead(outcome.status, out);
     outcome.responseBytes += headerBytes(out);
-    try {
-      for await (const chunk of upstream as AsyncIterable<Buffer>) {
+    await new Promise<void>((resolve) => {
+      const out = res as ServerResponse;
+      upstream.on('data', (chunk: Buffer) => {
         outcome.responseBytes += chunk.length;
-        if (!(res as ServerResponse).write(chunk)) await new Promise((resolve) => res.once('drain', resolve));
-        if (signal.aborted) break;
-      }
-      res.end();
-    } catch {
-      outcome.flags.push('UPE');
-      res.destroy();
-    }
+        if (!out.write(chunk)) {
+          upstream.pause();
+          out.once('drain', () => upstream.resume());
+        }
+      });
+      upstream.once('end', () => {
+        out.end();
+        resolve();
+      });
+      const fail = () => {
+        if (upstream.complete) return;
+        outcome.flags.push(signal.aborted ? 'UT' : 'UPE');
+        out.destroy();
+        resolve();
+      };
+      upstream.once('error', fail);
+      upstream.once('aborted', fail);
+    });
   }
 
   #upstreamHeaders(
@@ -582,16 +593,19 @@ export class Proxy {
     d: RouteDecision,
     r: { trace: TraceContext; requestId: string },
   ): Record<string, string> {
-    const base: Record<string, string> = {};
-    for (const [k, v] of Object.entries(flat)) if (!HOP_BY_HOP.has(k) && !TRACE_HEADERS.includes(k)) base[k] = v;
-    const withOps = applyHeaderOps(base, d.requestHeaders);
-    return {
-      ...withOps,
-      host: d.upstream!.authority,
-      'x-forwarded-proto': d.upstream!.scheme,
-      'x-request-id': r.requestId,
-      ...propagationHeaders(r.trace),
-    };
+    // Built in place (this runs per request): copy, apply the route's operations, add ours.
+    const out: Record<string, string> = {};
+    for (const k in flat) if (!HOP_BY_HOP.has(k) && !TRACE_HEADER_SET.has(k)) out[k] = flat[k]!;
+    const ops = d.requestHeaders;
+    for (const name of ops.remove) delete out[name];
+    for (const [name, value] of ops.set) out[name] = value;
+    for (const [name, value] of ops.add) out[name] = out[name] === undefined ? value : `${out[name]},${value}`;
+    out.host = d.upstream!.authority;
+    out['x-forwarded-proto'] = d.upstream!.scheme;
+    out['x-request-id'] = r.requestId;
+    const trace = propagationHeaders(r.trace);
+    for (const k in trace) out[k] = trace[k]!;
+    return out;
   }
 
   #mirrorBackend(
@@ -713,17 +727,12 @@ export class Proxy {
     const o = this.#o;
     const flags = outcome.flags.filter((f) => f !== '-');
     const flagText = flags.length ? [...new Set(flags)].join(',') : '-';
-    const labels = this.#labels(
-      ctx,
-      outcome.endpoint,
-      protocol === 'http2' ? 'http' : 'http',
-      outcome.status,
-      flagText,
+    o.metrics.requests.record(
+      this.#labels(ctx, outcome.endpoint, 'http', outcome.status, flagText),
+      durationMs,
+      outcome.requestBytes,
+      outcome.responseBytes,
     );
-    o.metrics.requests.inc(labels);
-    o.metrics.duration.observe(labels, durationMs);
-    o.metrics.requestBytes.observe(labels, outcome.requestBytes);
-    o.metrics.responseBytes.observe(labels, outcome.responseBytes);
     if (o.accessLog)
       o.log.info(
         {
@@ -769,6 +778,28 @@ export class Proxy {
       error: outcome.status >= 500,
     });
   }
+}
+
+/** The whole request body (buffered for retries and mirrors); null without one, without iterating the stream. */
+function readBody(req: AnyRequest, headers: IncomingHttpHeaders): Promise<Buffer | null> {
+  // HTTP/2: HEADERS with END_STREAM means no body; HTTP/1.1: neither Content-Length nor Transfer-Encoding.
+  const noBody =
+    'stream' in req
+      ? req.stream.endAfterHeaders
+      : (headers['content-length'] === undefined || headers['content-length'] === '0') &&
+        headers['transfer-encoding'] === undefined;
+  if (noBody) {
+    req.resume();
+    return Promise.resolve(null);
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.once('end', () =>
+      resolve(chunks.length === 0 ? null : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)),
+    );
+    req.once('error', reject);
+  });
 }
 
 function tcpOnly(labels: Labels): Record<string, string> {

@@ -19,7 +19,7 @@ export interface UpstreamRequest {
   path: string;
   headers: OutgoingHttpHeaders;
   body: Buffer | null;
-  signal: AbortSignal;
+  signal?: AbortSignal;
   /** Source identity and client address for the tunnel's `forwarded`/baggage (what ztunnel would see). */
   forwardedFor?: string;
   /** Hostname of the destination service, for the tunnel's `forwarded: host=`. */
@@ -173,7 +173,13 @@ export class Upstreams {
           expectedIdentities: [target.identity],
           source: { identity: this.#identity() },
         }),
-      { method: req.method, path: req.path, headers: req.headers, body: req.body, signal: req.signal },
+      {
+        method: req.method,
+        path: req.path,
+        headers: req.headers,
+        body: req.body,
+        ...(req.signal ? { signal: req.signal } : {}),
+      },
     );
   }
 
