@@ -264,6 +264,35 @@ describe('waypoint (real process, file config)', () => {
       upstream_cluster: 'outbound|80||web.shop.svc.cluster.local',
     });
     expect((await waypoint.admin('/ready')).status).toBe(200);
+    const level = await waypoint.admin('/logging?level=debug', { method: 'POST' });
+    expect(JSON.parse(level.text)).toEqual({ level: 'debug' });
+    await waypoint.admin('/logging?level=info', { method: 'POST' });
+    const dump = JSON.parse((await waypoint.admin('/config_dump')).text) as {
+      waypoint: { identity: string };
+      services: { hostname: string; vips: string[]; routes: { port: number; source: string }[] }[];
+    };
+    expect(dump.waypoint.identity).toBe('spiffe://cluster.local/ns/shop/sa/waypoint');
+    expect(dump.services[0]).toMatchObject({
+      hostname: 'web.shop.svc.cluster.local',
+      vips: ['127.20.0.10'],
+      routes: [{ port: 80, source: 'default' }, { port: 9000 }],
+    });
+  });
+
+  it('is not ready and refuses tunnels while its Gateway is not in the config (and says so)', async () => {
+    await using lost = await startWaypointProcess({
+      host: '127.20.0.3',
+      args: ['--waypoint', 'shop/nope', '--config-dir', configDir, '--cert-dir', certDir],
+    });
+    await lost.waitForLog((l) => l.level === 'error' && /no waypoint Gateway of that name/.test(l.msg), 'the error');
+    expect((await lost.admin('/ready')).status).toBe(503);
+    await expect(
+      client.pool.dial({
+        target: `${VIP}:80`,
+        via: `127.20.0.3:${lost.hbonePort}`,
+        expectedIdentities: ['spiffe://cluster.local/ns/shop/sa/waypoint'],
+      }),
+    ).rejects.toMatchObject({ code: 'ERR_HBONE_REFUSED', details: { status: 503 } });
   });
 
   it('splits 90/10 with a VirtualService over 1,000 requests (±3 points)', async () => {
