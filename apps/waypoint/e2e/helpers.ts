@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer as createHttp2Server } from 'node:http2';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -87,6 +88,18 @@ export async function startPod(
   });
   http.keepAliveTimeout = 30_000;
   await new Promise<void>((resolve) => http.listen(options.port, options.ip, resolve));
+  // HTTP/2 cleartext (prior knowledge) on port 8081, gRPC-like: the answer ends with trailers.
+  const h2 = createHttp2Server();
+  h2.on('stream', (stream, headers) => {
+    hits.push({ path: String(headers[':path']), headers: headers as IncomingHttpHeaders, peer: lastPeer });
+    stream.respond(
+      { ':status': 200, 'content-type': 'application/json', 'x-pod': options.name },
+      { waitForTrailers: true },
+    );
+    stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0', 'grpc-message': 'ok' }));
+    stream.end(JSON.stringify({ pod: options.name, path: headers[':path'], protocol: 'h2', te: headers.te ?? null }));
+  });
+  await new Promise<void>((resolve) => h2.listen(8081, options.ip, resolve));
   // A TCP echo on port 9000, for services forwarded at L4.
   const echo = createNetServer((socket) => socket.pipe(socket));
   await new Promise<void>((resolve) => echo.listen(9000, options.ip, resolve));
@@ -102,6 +115,7 @@ export async function startPod(
   const close = async () => {
     await hbone.destroy();
     echo.close();
+    h2.close();
     http.closeAllConnections();
     await new Promise((resolve) => http.close(resolve));
   };

@@ -46,7 +46,10 @@ metadata: {name: web, namespace: shop, labels: {istio.io/use-waypoint: waypoint}
 spec:
   selector: {app: web}
   clusterIP: ${VIP}
-  ports: [{name: http, port: 80, targetPort: 8080}, {name: tcp-echo, port: 9000, targetPort: 9000}]
+  ports:
+  - {name: http, port: 80, targetPort: 8080}
+  - {name: tcp-echo, port: 9000, targetPort: 9000}
+  - {name: grpc, port: 81, targetPort: 8081}
 ---
 apiVersion: v1
 kind: Service
@@ -275,7 +278,7 @@ describe('waypoint (real process, file config)', () => {
     expect(dump.services[0]).toMatchObject({
       hostname: 'web.shop.svc.cluster.local',
       vips: ['127.20.0.10'],
-      routes: [{ port: 80, source: 'default' }, { port: 9000 }],
+      routes: [{ port: 80, source: 'default' }, { port: 9000 }, { port: 81 }],
     });
   });
 
@@ -665,29 +668,48 @@ spec:
     await policy('');
   });
 
-  it('speaks HTTP/2 with prior knowledge on the tunnel', async () => {
+  it('speaks HTTP/2 with prior knowledge on the tunnel: HTTP/1.1 upstream on an http port, HTTP/2 with trailers on grpc', async () => {
     await routing('');
     const { connect } = await import('node:http2');
-    const tunnel = await client.pool.dial({
-      target: `${VIP}:80`,
-      via: `${HOST}:${waypoint.hbonePort}`,
-      expectedIdentities: ['spiffe://cluster.local/ns/shop/sa/waypoint'],
-    });
-    const session = connect('http://web.shop.svc.cluster.local', { createConnection: () => tunnel as never });
-    const body = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = session.request({ ':path': '/h2', ':method': 'GET' });
-      let status = 0;
-      let text = '';
-      req.on('response', (h) => (status = Number(h[':status'])));
-      req.setEncoding('utf8');
-      req.on('data', (d: string) => (text += d));
-      req.on('end', () => resolve({ status, text }));
-      req.on('error', reject);
-      req.end();
-    });
-    session.close();
-    expect(body.status).toBe(200);
-    expect(JSON.parse(body.text)).toMatchObject({ path: '/h2' });
+    const h2 = async (port: number, path: string) => {
+      const tunnel = await client.pool.dial({
+        target: `${VIP}:${port}`,
+        via: `${HOST}:${waypoint.hbonePort}`,
+        expectedIdentities: ['spiffe://cluster.local/ns/shop/sa/waypoint'],
+      });
+      const session = connect('http://web.shop.svc.cluster.local', { createConnection: () => tunnel as never });
+      try {
+        return await new Promise<{ status: number; text: string; trailers: Record<string, unknown> }>(
+          (resolve, reject) => {
+            const req = session.request({
+              ':path': path,
+              ':method': 'POST',
+              te: 'trailers',
+              'content-type': 'application/grpc',
+            });
+            let status = 0;
+            let text = '';
+            let trailers: Record<string, unknown> = {};
+            req.on('response', (h) => (status = Number(h[':status'])));
+            req.on('trailers', (t) => (trailers = t));
+            req.setEncoding('utf8');
+            req.on('data', (d: string) => (text += d));
+            req.on('end', () => resolve({ status, text, trailers }));
+            req.on('error', reject);
+            req.end('payload');
+          },
+        );
+      } finally {
+        session.close();
+      }
+    };
+    const viaH1 = await h2(80, '/h2');
+    expect(viaH1.status).toBe(200);
+    expect(JSON.parse(viaH1.text)).toMatchObject({ path: '/h2' });
+    const viaH2 = await h2(81, '/pkg.Service/Method');
+    expect(viaH2.status).toBe(200);
+    expect(JSON.parse(viaH2.text)).toMatchObject({ path: '/pkg.Service/Method', protocol: 'h2', te: 'trailers' });
+    expect(viaH2.trailers).toMatchObject({ 'grpc-status': '0', 'grpc-message': 'ok' });
   });
 
   it('drains on SIGTERM, and traffic recovers after a restart', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { detectProtocol } from './proxy.js';
+import { detectProtocol, upstreamProtocol } from './proxy.js';
 import { propagationHeaders, traceContext } from './telemetry.js';
 
 describe('protocol detection on the tunneled bytes', () => {
@@ -59,5 +59,22 @@ describe('trace context', () => {
       expect(ctx.traceId).toMatch(/^[0-9a-f]{32}$/);
       expect(ctx.traceId).not.toMatch(/^0+$/);
     }
+  });
+});
+
+describe('upstream HTTP version', () => {
+  const pool = { h2UpgradePolicy: 'DEFAULT', useClientProtocol: false };
+  it("follows the port's declared protocol, else the client's, as Istio configures a cluster", () => {
+    expect(upstreamProtocol({ port: 81, targetPort: 81, name: 'grpc' }, 'http1', pool)).toBe('http2');
+    expect(upstreamProtocol({ port: 81, targetPort: 81, protocol: 'HTTP2' }, 'http1', pool)).toBe('http2');
+    expect(upstreamProtocol({ port: 80, targetPort: 80, name: 'http-web' }, 'http2', pool)).toBe('http1');
+    expect(upstreamProtocol({ port: 80, targetPort: 80 }, 'http2', pool)).toBe('http2');
+    expect(upstreamProtocol({ port: 80, targetPort: 80 }, 'http1', pool)).toBe('http1');
+    expect(
+      upstreamProtocol({ port: 80, targetPort: 80, name: 'http' }, 'http1', { ...pool, h2UpgradePolicy: 'UPGRADE' }),
+    ).toBe('http2');
+    expect(
+      upstreamProtocol({ port: 81, targetPort: 81, name: 'grpc' }, 'http1', { ...pool, useClientProtocol: true }),
+    ).toBe('http1');
   });
 });

@@ -37,7 +37,7 @@ import {
   type TraceContext,
   type WaypointMetrics,
 } from './telemetry.js';
-import { socketLike, type Upstreams } from './upstream.js';
+import { socketLike, type UpstreamResponse, type Upstreams } from './upstream.js';
 
 export interface ProxyOptions {
   view: () => WaypointView | undefined;
@@ -282,7 +282,14 @@ export class Proxy {
       outcome.responseBytes = Buffer.byteLength(payload) + headerBytes(h);
     };
     try {
-      await this.#pipeline(req, res, ctx, { method, path, authority, headers, body, trace, requestId }, outcome, reply);
+      await this.#pipeline(
+        req,
+        res,
+        ctx,
+        { method, path, authority, headers, body, trace, requestId, downstream: protocol },
+        outcome,
+        reply,
+      );
     } finally {
       const durationMs = o.clock.monotonic() - started;
       this.#record(ctx, protocol, outcome, durationMs, {
@@ -317,6 +324,7 @@ export class Proxy {
       body: Buffer | null;
       trace: TraceContext;
       requestId: string;
+      downstream: 'http1' | 'http2';
     },
     outcome: Outcome,
     reply: (
@@ -412,7 +420,8 @@ export class Proxy {
     // Mirrors: fire and forget, never affecting the response.
     for (const m of d.mirrors) if (m.fired) this.#mirror(view, ctx, d, m, r, flatHeaders);
 
-    await this.#forward(res, view, d, backend, r, flatHeaders, outcome, reply);
+    const upstream = upstreamProtocol(port, r.downstream, backend.trafficPolicy.connectionPool);
+    await this.#forward(res, view, d, backend, { ...r, upstream }, flatHeaders, outcome, reply);
   }
 
   async #forward(
@@ -420,7 +429,14 @@ export class Proxy {
     view: WaypointView,
     d: RouteDecision,
     backend: WeightedBackend,
-    r: { method: string; path: string; body: Buffer | null; trace: TraceContext; requestId: string },
+    r: {
+      method: string;
+      path: string;
+      body: Buffer | null;
+      trace: TraceContext;
+      requestId: string;
+      upstream: 'http1' | 'http2';
+    },
     flatHeaders: Record<string, string>,
     outcome: Outcome,
     reply: (
@@ -480,15 +496,19 @@ export class Proxy {
           : null;
       const onOverall = () => controller?.abort();
       overall?.addEventListener('abort', onOverall, { once: true });
-      let response: IncomingMessage | null = null;
+      let response: UpstreamResponse | null = null;
       try {
-        response = await o.upstreams.send(endpoint, {
-          method: r.method,
-          path: d.upstream!.path,
-          headers: Object.assign(upstreamHeaders, { 'x-envoy-attempt-count': String(attempt + 1) }),
-          body: r.body,
-          ...(controller ? { signal: controller.signal } : {}),
-        });
+        response = await o.upstreams.send(
+          endpoint,
+          {
+            method: r.method,
+            path: d.upstream!.path,
+            headers: Object.assign(upstreamHeaders, { 'x-envoy-attempt-count': String(attempt + 1) }),
+            body: r.body,
+            ...(controller ? { signal: controller.signal } : {}),
+          },
+          r.upstream,
+        );
         last = { kind: 'response', status: response.statusCode ?? 502 };
       } catch (error) {
         last = perTryExpired ? { kind: 'per-try-timeout' } : overall?.aborted ? { kind: 'reset' } : classify(error);
@@ -512,7 +532,7 @@ export class Proxy {
       if (shouldRetry(policy, last, attempt + 1) && !overall?.aborted) {
         if (timer) clearTimeout(timer);
         overall?.removeEventListener('abort', onOverall);
-        response?.resume();
+        response?.body.resume();
         continue;
       }
       if (response) {
@@ -550,7 +570,7 @@ export class Proxy {
 
   async #respond(
     res: AnyResponse,
-    upstream: IncomingMessage,
+    upstream: UpstreamResponse,
     d: RouteDecision,
     outcome: Outcome,
     signal: AbortSignal,
@@ -558,7 +578,7 @@ export class Proxy {
     const headers: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(upstream.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
     const withOps = applyHeaderOps(headers, d.responseHeaders);
-    const setCookie = upstream.headers['set-cookie'];
+    const setCookie = upstream.headers['set-cookie'] as string[] | undefined;
     const out: Record<string, string | string[]> = { ...withOps };
     if (setCookie && !d.responseHeaders.remove.includes('set-cookie')) out['set-cookie'] = setCookie;
     outcome.status = upstream.statusCode ?? 502;
@@ -566,25 +586,29 @@ export class Proxy {
     outcome.responseBytes += headerBytes(out);
     await new Promise<void>((resolve) => {
       const out = res as ServerResponse;
-      upstream.on('data', (chunk: Buffer) => {
+      const body = upstream.body;
+      body.on('data', (chunk: Buffer) => {
         outcome.responseBytes += chunk.length;
         if (!out.write(chunk)) {
-          upstream.pause();
-          out.once('drain', () => upstream.resume());
+          body.pause();
+          out.once('drain', () => body.resume());
         }
       });
-      upstream.once('end', () => {
+      body.once('end', () => {
+        // gRPC's status travels in HTTP/2 trailers; an HTTP/2 client gets them as they came.
+        const trailers = upstream.trailers();
+        if (trailers && 'stream' in res) res.addTrailers(trailers);
         out.end();
         resolve();
       });
       const fail = () => {
-        if (upstream.complete) return;
+        if (upstream.complete()) return;
         outcome.flags.push(signal.aborted ? 'UT' : 'UPE');
         out.destroy();
         resolve();
       };
-      upstream.once('error', fail);
-      upstream.once('aborted', fail);
+      body.once('error', fail);
+      body.once('aborted', fail);
     });
   }
 
@@ -603,6 +627,7 @@ export class Proxy {
     out.host = d.upstream!.authority;
     out['x-forwarded-proto'] = d.upstream!.scheme;
     out['x-request-id'] = r.requestId;
+    if (flat.te === 'trailers') out.te = 'trailers'; // gRPC needs it; the HTTP/2 client sends only this value
     const trace = propagationHeaders(r.trace);
     for (const k in trace) out[k] = trace[k]!;
     return out;
@@ -661,7 +686,7 @@ export class Proxy {
         signal: AbortSignal.timeout(30_000),
       })
       .then(
-        (res) => res.resume(),
+        (res) => res.body.resume(),
         (error: Error) => o.log.debug({ err: error.message, mirror: m.host }, 'mirror failed'),
       );
   }
@@ -800,6 +825,24 @@ function readBody(req: AnyRequest, headers: IncomingHttpHeaders): Promise<Buffer
     );
     req.once('error', reject);
   });
+}
+
+/**
+ * The upstream HTTP version, as Istio configures a waypoint's cluster: HTTP/2 for ports declared grpc/http2 (or
+ * `h2UpgradePolicy: UPGRADE`), HTTP/1.1 for ports declared http, and the client's own for undeclared ports (or
+ * `useClientProtocol`).
+ */
+export function upstreamProtocol(
+  port: ServicePortView,
+  downstream: 'http1' | 'http2',
+  pool: { h2UpgradePolicy: string; useClientProtocol: boolean },
+): 'http1' | 'http2' {
+  if (pool.useClientProtocol) return downstream;
+  if (pool.h2UpgradePolicy === 'UPGRADE') return 'http2';
+  const declared = (port.protocol || /^([a-z0-9]+)(-|$)/i.exec(port.name ?? '')?.[1] || '').toLowerCase();
+  if (declared === 'grpc' || declared === 'grpc-web' || declared === 'http2') return 'http2';
+  if (declared === 'http') return 'http1';
+  return downstream;
 }
 
 function tcpOnly(labels: Labels): Record<string, string> {

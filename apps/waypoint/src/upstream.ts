@@ -2,6 +2,13 @@
 // Kept-alive tunnels (CONNECT streams multiplexed on the HBONE pool's mTLS connections) are reused per (pod address,
 // identity) across requests.
 import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import {
+  connect as http2Connect,
+  constants as h2,
+  type ClientHttp2Session,
+  type IncomingHttpHeaders as H2Headers,
+} from 'node:http2';
+import type { Readable } from 'node:stream';
 import type { Duplex } from 'node:stream';
 import type { HbonePool } from '@mesh/hbone';
 
@@ -149,11 +156,44 @@ export class TunnelHttpPool {
   }
 }
 
+/** An upstream response head and its body, whichever HTTP version carried it. */
+export interface UpstreamResponse {
+  readonly statusCode: number;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly body: Readable;
+  /** HTTP/2 trailers (gRPC's status), once the body ended; null when there were none. */
+  trailers(): Record<string, string> | null;
+  /** Whether the whole body arrived. */
+  complete(): boolean;
+}
+
+function fromHttp1(m: IncomingMessage): UpstreamResponse {
+  return {
+    statusCode: m.statusCode ?? 502,
+    headers: m.headers,
+    body: m,
+    trailers: () => null,
+    complete: () => m.complete,
+  };
+}
+
+// Headers HTTP/2 forbids (RFC 9113 §8.2.2); `te` may only be "trailers" and is added back for gRPC by the caller.
+const H2_FORBIDDEN = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'te',
+]);
+
 export class Upstreams {
   readonly #pool: HbonePool;
   readonly #hbonePort: number;
   readonly #identity: () => string;
   readonly #http = new TunnelHttpPool();
+  readonly #sessions = new Map<string, ClientHttp2Session>();
 
   constructor(options: { pool: HbonePool; hbonePort: number; identity: () => string }) {
     this.#pool = options.pool;
@@ -161,29 +201,89 @@ export class Upstreams {
     this.#identity = options.identity;
   }
 
-  /** Sends one request over a pooled tunnel to the pod; resolves with the response head (the body is still to come). */
-  send(target: UpstreamTarget, req: UpstreamRequest): Promise<IncomingMessage> {
+  /** Sends one request over HTTP/1.1 or HTTP/2 (prior knowledge, one session per pod over one tunnel). */
+  async send(
+    target: UpstreamTarget,
+    req: UpstreamRequest,
+    protocol: 'http1' | 'http2' = 'http1',
+  ): Promise<UpstreamResponse> {
+    return protocol === 'http2' ? this.#sendH2(target, req) : fromHttp1(await this.#sendH1(target, req));
+  }
+
+  #dial(target: UpstreamTarget) {
     const host = target.ip.includes(':') ? `[${target.ip}]` : target.ip;
-    return this.#http.request(
-      `${target.ip}:${target.port}|${target.identity}`,
-      () =>
-        this.#pool.dial({
-          target: `${host}:${target.port}`,
-          via: `${host}:${this.#hbonePort}`,
-          expectedIdentities: [target.identity],
-          source: { identity: this.#identity() },
-        }),
-      {
-        method: req.method,
-        path: req.path,
-        headers: req.headers,
-        body: req.body,
-        ...(req.signal ? { signal: req.signal } : {}),
-      },
-    );
+    return this.#pool.dial({
+      target: `${host}:${target.port}`,
+      via: `${host}:${this.#hbonePort}`,
+      expectedIdentities: [target.identity],
+      source: { identity: this.#identity() },
+    });
+  }
+
+  async #sendH2(target: UpstreamTarget, req: UpstreamRequest): Promise<UpstreamResponse> {
+    const key = `${target.ip}:${target.port}|${target.identity}`;
+    let session = this.#sessions.get(key);
+    if (!session || session.closed || session.destroyed) {
+      const tunnel = socketLike(await this.#dial(target));
+      session = http2Connect(`http://${key.slice(0, key.indexOf('|'))}`, { createConnection: () => tunnel as never });
+      const s = session;
+      this.#sessions.set(key, s);
+      const forget = () => {
+        if (this.#sessions.get(key) === s) this.#sessions.delete(key);
+      };
+      s.on('close', forget);
+      s.on('goaway', forget);
+      s.on('error', forget);
+    }
+    const headers: Record<string, string | string[]> = {
+      ':method': req.method,
+      ':path': req.path,
+      ':scheme': 'http',
+      ':authority': String(req.headers.host ?? target.ip),
+    };
+    for (const [k, v] of Object.entries(req.headers))
+      if (v !== undefined && !H2_FORBIDDEN.has(k)) headers[k] = typeof v === 'number' ? String(v) : v;
+    if (req.headers.te === 'trailers') headers.te = 'trailers';
+    const stream = session.request(headers, { endStream: req.body === null });
+    if (req.body) stream.end(req.body);
+    let trailers: Record<string, string> | null = null;
+    stream.once('trailers', (t: H2Headers) => {
+      trailers = {};
+      for (const [k, v] of Object.entries(t)) if (v !== undefined && !k.startsWith(':')) trailers[k] = String(v);
+    });
+    return new Promise((resolve, reject) => {
+      const onAbort = () => stream.close(h2.NGHTTP2_CANCEL);
+      req.signal?.addEventListener('abort', onAbort, { once: true });
+      stream.once('close', () => req.signal?.removeEventListener('abort', onAbort));
+      stream.once('error', reject);
+      stream.once('close', () => reject(new Error(`stream closed with code ${stream.rstCode}`)));
+      stream.once('response', (h: H2Headers) => {
+        const out: Record<string, string | string[] | undefined> = {};
+        for (const [k, v] of Object.entries(h)) if (!k.startsWith(':')) out[k] = v as string | string[];
+        resolve({
+          statusCode: Number(h[':status'] ?? 502),
+          headers: out,
+          body: stream,
+          trailers: () => trailers,
+          complete: () => stream.readableEnded,
+        });
+      });
+    });
+  }
+
+  #sendH1(target: UpstreamTarget, req: UpstreamRequest): Promise<IncomingMessage> {
+    return this.#http.request(`${target.ip}:${target.port}|${target.identity}`, () => this.#dial(target), {
+      method: req.method,
+      path: req.path,
+      headers: req.headers,
+      body: req.body,
+      ...(req.signal ? { signal: req.signal } : {}),
+    });
   }
 
   close(): void {
     this.#http.close();
+    for (const s of this.#sessions.values()) s.destroy();
+    this.#sessions.clear();
   }
 }
