@@ -228,7 +228,7 @@ await waitForPort(ports.admin, PROXY, 30_000);
 
 /** A minimal HTTP/1.1 keep-alive client on one connection: one request at a time, Content-Length bodies. */
 class Conn {
-  #buffer = Buffer.alloc(0);
+  #buffer: Buffer = Buffer.alloc(0);
   #waiting: ((status: number) => void) | null = null;
   #failed: ((error: Error) => void) | null = null;
   readonly #request: Buffer;
