@@ -104,6 +104,9 @@ export class TunnelHttpPool {
       socket = socketLike(await dial());
       this.#open.set(key, this.open(key) + 1);
       const s = socket;
+      // An idle tunnel has no request listening: its reset (the peer restarting, a drain) must not be an unhandled
+      // 'error' event; a request in flight sees the error through its own listener.
+      s.on('error', () => {});
       s.once('close', () => {
         this.#open.set(key, Math.max(0, this.open(key) - 1));
         const list = this.#idle.get(key);
