@@ -382,6 +382,39 @@ spec:
     for (let i = 0; i < 20; i++) expect((await client.get('/r/1')).json().pod).toBe('web-v2');
   });
 
+  it('answers CORS preflights itself and adds CORS headers to allowed origins', async () => {
+    await routing(`
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web, namespace: shop}
+spec:
+  hosts: [web]
+  http:
+  - route: [{destination: {host: web}}]
+    corsPolicy:
+      allowOrigins: [{exact: 'https://shop.example'}]
+      allowMethods: [GET, POST]
+      maxAge: 1h
+`);
+    resetPods();
+    const preflight = await client.get(
+      '/api',
+      { origin: 'https://shop.example', 'access-control-request-method': 'POST' },
+      'OPTIONS',
+    );
+    expect(preflight.status).toBe(200);
+    expect(preflight.headers).toMatchObject({
+      'access-control-allow-origin': 'https://shop.example',
+      'access-control-allow-methods': 'GET,POST',
+      'access-control-max-age': '3600',
+    });
+    expect(hitsBy(() => 'all').all).toBe(0);
+    const allowed = await client.get('/api', { origin: 'https://shop.example' });
+    expect(allowed.headers['access-control-allow-origin']).toBe('https://shop.example');
+    const other = await client.get('/api', { origin: 'https://evil.example' });
+    expect([other.status, other.headers['access-control-allow-origin']]).toEqual([200, undefined]);
+  });
+
   it('a 100% abort answers the configured status without reaching the backend', async () => {
     await routing(`
 apiVersion: networking.istio.io/v1

@@ -17,6 +17,7 @@ import { relay, type HbonePool, type HboneTunnel, type WorkloadBaggage } from '@
 import {
   applyHeaderOps,
   effectiveTrafficPolicy,
+  evaluateCors,
   resolveDestinationRule,
   type HeaderOps,
   type RouteDecision,
@@ -115,6 +116,8 @@ interface Outcome {
   route: string;
   upstreamMs: number | null;
   attempts: number;
+  /** CORS headers for whatever response the client gets (Envoy's CORS filter sits before fault and router). */
+  cors: Record<string, string> | null;
 }
 
 type AnyRequest = IncomingMessage | Http2ServerRequest;
@@ -264,6 +267,7 @@ export class Proxy {
       route: '-',
       upstreamMs: null,
       attempts: 0,
+      cors: null,
     };
     const reply = (
       status: number,
@@ -274,7 +278,10 @@ export class Proxy {
     ) => {
       outcome.status = status;
       outcome.flags.push(...flags);
-      const h = applyHeaderOps({ ...(text ? { 'content-type': 'text/plain' } : {}), ...extra }, ...(ops ? [ops] : []));
+      const h = applyHeaderOps(
+        { ...(text ? { 'content-type': 'text/plain' } : {}), ...extra, ...outcome.cors },
+        ...(ops ? [ops] : []),
+      );
       const payload = text ?? '';
       h['content-length'] = String(Buffer.byteLength(payload));
       res.writeHead(status, h);
@@ -401,6 +408,11 @@ export class Proxy {
       case 'forward':
         break;
     }
+
+    // CORS: answer preflights here, remember the headers for the actual response.
+    const cors = evaluateCors(d.cors, routeRequest);
+    if (cors.kind === 'preflight') return reply(cors.status, null, [], cors.headers);
+    if (cors.kind === 'forward') outcome.cors = cors.responseHeaders;
 
     // Faults: delay, then abort (Envoy's fault filter order).
     if (d.fault?.delay?.fired) {
@@ -581,6 +593,7 @@ export class Proxy {
     const setCookie = upstream.headers['set-cookie'] as string[] | undefined;
     const out: Record<string, string | string[]> = { ...withOps };
     if (setCookie && !d.responseHeaders.remove.includes('set-cookie')) out['set-cookie'] = setCookie;
+    if (outcome.cors) Object.assign(out, outcome.cors);
     outcome.status = upstream.statusCode ?? 502;
     res.writeHead(outcome.status, out);
     outcome.responseBytes += headerBytes(out);
