@@ -745,9 +745,15 @@ spec:
     expect(viaH2.trailers).toMatchObject({ 'grpc-status': '0', 'grpc-message': 'ok' });
   });
 
-  it('drains on SIGTERM, and traffic recovers after a restart', async () => {
+  it('drains on SIGTERM (a request in flight completes), and traffic recovers after a restart', async () => {
     expect((await client.get('/before')).status).toBe(200);
-    expect(await waypoint.stop('SIGTERM')).toBe(0);
+    for (const p of pods) p.behaviour = { delayMs: { '/in-flight': 800 } };
+    const inFlight = client.get('/in-flight');
+    await new Promise((r) => setTimeout(r, 200));
+    const stopped = waypoint.stop('SIGTERM');
+    expect((await inFlight).status).toBe(200);
+    expect(await stopped).toBe(0);
+    resetPods();
     client.reset();
     await expect(client.get('/down')).rejects.toThrow();
     await start();
