@@ -765,8 +765,11 @@ export class Proxy {
     const o = this.#o;
     const flags = outcome.flags.filter((f) => f !== '-');
     const flagText = flags.length ? [...new Set(flags)].join(',') : '-';
+    // The labels derive from the tunnel (source, service), the endpoint, the status and the flags.
+    const b = ctx.baggage;
     o.metrics.requests.record(
-      this.#labels(ctx, outcome.endpoint, 'http', outcome.status, flagText),
+      `${ctx.peerIdentity}\u0001${b.workloadName}\u0001${b.namespace}\u0001${b.serviceName}\u0001${b.serviceVersion}\u0001${b.clusterName}\u0001${ctx.service.key}\u0001${outcome.endpoint?.workload.uid ?? ''}\u0001${outcome.status}\u0001${flagText}`,
+      () => this.#labels(ctx, outcome.endpoint, 'http', outcome.status, flagText),
       durationMs,
       outcome.requestBytes,
       outcome.responseBytes,

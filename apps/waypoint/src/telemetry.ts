@@ -83,13 +83,16 @@ function bucketIndex(buckets: readonly number[], value: number): number {
 export class RequestMetrics {
   readonly #series = new Map<string, Series>();
 
-  record(labels: Labels, durationMs: number, requestBytes: number, responseBytes: number): void {
-    let key = '';
-    for (const l of LABELS) key += `${labels[l]}\u0001`;
+  /**
+   * `key` must identify the label set (the caller builds it from what the labels derive from, which is cheaper than
+   * the 25 values); `labels` is only called for a series not seen yet.
+   */
+  record(key: string, labels: () => Labels, durationMs: number, requestBytes: number, responseBytes: number): void {
     let s = this.#series.get(key);
     if (!s) {
+      const l = labels();
       s = {
-        labels: LABELS.map((l) => `${l}="${escapeLabel(labels[l])}"`).join(','),
+        labels: LABELS.map((name) => `${name}="${escapeLabel(l[name])}"`).join(','),
         requests: 0,
         duration: new Float64Array(DURATION_BUCKETS.length + 1),
         durationSum: 0,
