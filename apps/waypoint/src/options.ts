@@ -64,7 +64,7 @@ export const OPTION_SPECS: readonly Spec[] = [
   {
     flags: '--config-dir <dir>',
     env: 'WAYPOINT_CONFIG_DIR',
-    description: 'read config from a directory of YAML (as istiod does) instead of istiod; watched live',
+    description: 'read config from a YAML file or a directory of them (as istiod does) instead of istiod; watched live',
   },
   {
     flags: '--xds-address <host:port>',
