@@ -69,10 +69,23 @@ const PATCHED = Symbol('socketLike');
  * asynchronously, so under concurrency it dials far more tunnels than maxSockets and rarely reuses them; this pool
  * hands out idle tunnels itself and takes them back on the http client's 'free' signal.
  */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
 export class TunnelHttpPool {
   readonly #idle = new Map<string, Duplex[]>();
   readonly #open = new Map<string, number>();
+  readonly #idleSince = new WeakMap<Duplex, number>();
+  readonly #idleTimeoutMs: number;
+  #sweeper: NodeJS.Timeout | null = null;
   #closed = false;
+
+  /**
+   * @param options.idleTimeoutMs close a tunnel idle this long: below the usual server keep-alive (Node's is 5 s), so
+   * that we close first and rarely send on a connection the server is closing.
+   */
+  constructor(options: { idleTimeoutMs?: number } = {}) {
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? 4_000;
+  }
 
   /** Tunnels per key, idle or busy. */
   open(key: string): number {
@@ -91,30 +104,59 @@ export class TunnelHttpPool {
       timeoutMs?: number;
     },
   ): Promise<IncomingMessage> {
-    let socket: Duplex | undefined;
+    const reused = this.#takeIdle(key);
+    if (!reused) return this.#send(key, await this.#fresh(key, dial), options);
+    try {
+      return await this.#send(key, reused, options);
+    } catch (error) {
+      // A kept-alive connection the server closed as we reused it fails before any response: an idempotent request
+      // goes again once on a new tunnel (what HTTP clients do; nothing was processed).
+      if (
+        !IDEMPOTENT.has(options.method) ||
+        options.signal?.aborted ||
+        (error as { afterResponse?: boolean }).afterResponse
+      )
+        throw error;
+      return this.#send(key, await this.#fresh(key, dial), options);
+    }
+  }
+
+  #takeIdle(key: string): Duplex | undefined {
     const idle = this.#idle.get(key);
     while (idle?.length) {
       const s = idle.pop()!;
-      if (!s.destroyed && s.writable) {
-        socket = s;
-        break;
-      }
+      if (!s.destroyed && s.writable) return s;
     }
-    if (!socket) {
-      socket = socketLike(await dial());
-      this.#open.set(key, this.open(key) + 1);
-      const s = socket;
-      // An idle tunnel has no request listening: its reset (the peer restarting, a drain) must not be an unhandled
-      // 'error' event; a request in flight sees the error through its own listener.
-      s.on('error', () => {});
-      s.once('close', () => {
-        this.#open.set(key, Math.max(0, this.open(key) - 1));
-        const list = this.#idle.get(key);
-        const i = list?.indexOf(s) ?? -1;
-        if (i >= 0) list!.splice(i, 1);
-      });
-    }
-    const s = socket;
+    return undefined;
+  }
+
+  async #fresh(key: string, dial: () => Promise<Duplex>): Promise<Duplex> {
+    const s = socketLike(await dial());
+    this.#open.set(key, this.open(key) + 1);
+    // An idle tunnel has no request listening: its reset (the peer restarting, a drain) must not be an unhandled
+    // 'error' event; a request in flight sees the error through its own listener.
+    s.on('error', () => {});
+    s.once('close', () => {
+      this.#open.set(key, Math.max(0, this.open(key) - 1));
+      const list = this.#idle.get(key);
+      const i = list?.indexOf(s) ?? -1;
+      if (i >= 0) list!.splice(i, 1);
+    });
+    return s;
+  }
+
+  #send(
+    key: string,
+    s: Duplex,
+    options: {
+      method: string;
+      path: string;
+      headers: OutgoingHttpHeaders;
+      body: Buffer | null;
+      signal?: AbortSignal;
+      timeoutMs?: number;
+    },
+  ): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       const r = httpRequest({
         createConnection: () => s as never,
@@ -132,15 +174,33 @@ export class TunnelHttpPool {
         let list = this.#idle.get(key);
         if (!list) this.#idle.set(key, (list = []));
         list.push(s);
+        this.#idleSince.set(s, performance.now());
+        // One sweep a second for the whole pool (a timer per freed tunnel would cost per request).
+        this.#sweeper ??= setInterval(() => this.#sweep(), 1_000).unref();
       });
-      r.once('response', resolve);
+      let responded = false;
+      r.once('response', (res) => {
+        responded = true;
+        resolve(res);
+      });
       r.once('error', (error) => {
         s.destroy();
+        if (responded) Object.assign(error, { afterResponse: true });
         reject(error);
       });
       r.once('timeout', () => r.destroy(new Error('request timeout')));
       r.end(options.body ?? undefined);
     });
+  }
+
+  #sweep(): void {
+    const now = performance.now();
+    for (const list of this.#idle.values())
+      for (const s of [...list])
+        if (now - (this.#idleSince.get(s) ?? now) >= this.#idleTimeoutMs) {
+          list.splice(list.indexOf(s), 1);
+          s.end();
+        }
   }
 
   /** Closes idle tunnels of keys not in `keep`. */
@@ -154,6 +214,7 @@ export class TunnelHttpPool {
 
   close(): void {
     this.#closed = true;
+    if (this.#sweeper) clearInterval(this.#sweeper);
     for (const list of this.#idle.values()) for (const s of list) s.destroy();
     this.#idle.clear();
   }
