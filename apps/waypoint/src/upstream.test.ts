@@ -1,4 +1,4 @@
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createHboneServer, createHbonePool } from '@mesh/hbone';
 import { createTestPki } from '@mesh/hbone/testing';
@@ -35,7 +35,7 @@ afterAll(async () => {
   await server.destroy();
 });
 
-async function text(res: import('node:http').IncomingMessage) {
+async function text(res: IncomingMessage) {
   let body = '';
   for await (const chunk of res) body += chunk;
   return body;
