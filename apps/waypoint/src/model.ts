@@ -65,6 +65,11 @@ export interface WaypointView {
   endpoints(hostname: string): readonly { endpoint: EndpointView; serviceKey: string }[];
 }
 
+/** A config source (file or xDS): it calls its `onView` with every new snapshot until closed. */
+export interface ConfigSource extends AsyncDisposable {
+  close(): Promise<void>;
+}
+
 /** Selects `endpoints` whose labels include `subset`'s. */
 export function matchesSubset(
   labels: Readonly<Record<string, string>>,

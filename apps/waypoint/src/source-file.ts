@@ -6,7 +6,7 @@ import { followStore, openFileStore, type AmbientIndex, type FileStore, type Wor
 import type { DestinationRule, RouteTable } from '@mesh/l7';
 import { WaypointError } from './errors.js';
 import type { Logger } from './log.js';
-import { ViewIndex, type EndpointView, type ServiceView, type WaypointView } from './model.js';
+import { ViewIndex, type ConfigSource, type EndpointView, type ServiceView, type WaypointView } from './model.js';
 
 export interface FileSourceOptions {
   dir: string;
@@ -19,10 +19,6 @@ export interface FileSourceOptions {
   log: Logger;
   onView: (view: WaypointView | undefined) => void;
   signal?: AbortSignal;
-}
-
-export interface ConfigSource extends AsyncDisposable {
-  close(): Promise<void>;
 }
 
 function endpointOf(w: WorkloadInfo): EndpointView {

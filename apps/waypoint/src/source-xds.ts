@@ -14,8 +14,7 @@ import {
 } from '@mesh/l7';
 import { addressType, istioNodeId, waypointServiceType, waypointType, XdsClient } from '@mesh/xds';
 import type { Logger } from './log.js';
-import { ViewIndex, type EndpointView, type ServiceView, type WaypointView } from './model.js';
-import type { ConfigSource } from './source-file.js';
+import { ViewIndex, type ConfigSource, type EndpointView, type ServiceView, type WaypointView } from './model.js';
 
 export interface XdsSourceOptions {
   address: string;
