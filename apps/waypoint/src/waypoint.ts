@@ -32,7 +32,7 @@ export interface RunningWaypoint extends AsyncDisposable {
 
 export async function startWaypoint(
   options: WaypointOptions & { seed?: number },
-  deps: { log: Logger; version: string; clock?: Clock; rng?: Rng },
+  deps: { log: Logger; version: string; clock?: Clock; rng?: Rng; signal?: AbortSignal },
 ): Promise<RunningWaypoint> {
   const { log } = deps;
   const clock = deps.clock ?? systemClock;
@@ -253,6 +253,9 @@ export async function startWaypoint(
       unsubscribe(CHANNEL_NAMES.connectionError, onError);
       log.info('waypoint stopped');
     })());
+  // Aborting the signal drains and stops the waypoint, like close().
+  if (deps.signal?.aborted) void close();
+  else deps.signal?.addEventListener('abort', () => void close(), { once: true });
   return {
     hbone,
     admin,
