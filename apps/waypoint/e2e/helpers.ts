@@ -100,8 +100,11 @@ export async function startPod(
     stream.end(JSON.stringify({ pod: options.name, path: headers[':path'], protocol: 'h2', te: headers.te ?? null }));
   });
   await new Promise<void>((resolve) => h2.listen(8081, options.ip, resolve));
-  // A TCP echo on port 9000, for services forwarded at L4.
-  const echo = createNetServer((socket) => socket.pipe(socket));
+  // A TCP echo on port 9000 that says who it is first, for services forwarded at L4.
+  const echo = createNetServer((socket) => {
+    socket.write(`[${options.name}] `);
+    socket.pipe(socket);
+  });
   await new Promise<void>((resolve) => echo.listen(9000, options.ip, resolve));
   const hbone: HboneServer = createHboneServer({
     certificate: () => pki.issue(options.identity),

@@ -207,7 +207,8 @@ describe('waypoint (real process, file config)', () => {
     await writeSvidFiles(pki, certDir, '/ns/shop/sa/waypoint');
     await mkdir(configDir);
     await writeFile(join(configDir, 'world.yaml'), WORLD);
-    await writeFile(join(configDir, 'routing.yaml'), SUBSETS);
+    lastRouting = `${SUBSETS}\n---\n`;
+    await writeFile(join(configDir, 'routing.yaml'), lastRouting);
     pods = await Promise.all(
       [
         ['web-v1-a', '127.20.1.1'],
@@ -685,7 +686,19 @@ spec:
       }
       return text;
     };
-    expect(await echo()).toBe('ping over L4');
+    expect(await echo()).toMatch(/^\[web-v[12](-a|-b)?\] ping over L4$/);
+    // L4 routing: a VirtualService tcp route sends every connection to v2.
+    await routing(`
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web-tcp, namespace: shop}
+spec:
+  hosts: [web]
+  tcp:
+  - match: [{port: 9000}]
+    route: [{destination: {host: web, subset: v2, port: {number: 9000}}}]
+`);
+    for (let i = 0; i < 5; i++) expect(await echo()).toBe('[web-v2] ping over L4');
     await policy(`
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
@@ -697,7 +710,7 @@ spec:
     expect(await echo()).toBeNull();
     const metrics = (await waypoint.admin('/metrics')).text;
     expect(metrics).toMatch(/istio_tcp_connections_opened_total\{[^}]*response_flags="-"[^}]*\} [1-9]/);
-    expect(metrics).toMatch(/istio_tcp_received_bytes_total\{[^}]*\} 12/);
+    expect(metrics).toMatch(/istio_tcp_received_bytes_total\{[^}]*destination_workload="web-v2"[^}]*\} 60/);
     await policy('');
   });
 

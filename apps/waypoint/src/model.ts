@@ -3,7 +3,14 @@
 // directory through @mesh/config's ambient index (file mode) and istiod's mesh.waypoint.v1 + Address resources over
 // delta xDS. A new snapshot replaces the old one whole; requests in flight finish on the one they started with.
 import type { Authorizer } from '@mesh/authz';
-import type { DestinationRule, RouteTable } from '@mesh/l7';
+import {
+  compileTcpRouteTable,
+  type DestinationRule,
+  type GatewayTCPRoute,
+  type RouteTable,
+  type TcpRouteTable,
+  type VirtualService,
+} from '@mesh/l7';
 
 export interface EndpointView {
   readonly uid: string;
@@ -39,6 +46,8 @@ export interface ServiceView {
   readonly tables: ReadonlyMap<number, RouteTable>;
   /** The DestinationRules istiod sent with the service (a mirror's subset is resolved from them). */
   readonly destinationRules: readonly DestinationRule[];
+  /** L4 routes (TCPRoute, VirtualService `tls`/`tcp`) of a port, compiled on first use. */
+  tcpTable(port: number): TcpRouteTable;
 }
 
 export interface WaypointIdentityView {
@@ -108,4 +117,36 @@ export class ViewIndex {
   endpoints(hostname: string): readonly { endpoint: EndpointView; serviceKey: string }[] {
     return this.#endpoints.get(hostname) ?? [];
   }
+}
+
+/** Per-port L4 route tables of a service, compiled when a non-HTTP connection first needs one. */
+export function lazyTcpTables(
+  service: { hostname: string; namespace: string; ports: readonly number[] },
+  objects: {
+    virtualServices: readonly VirtualService[];
+    tcpRoutes: readonly GatewayTCPRoute[];
+    destinationRules: readonly DestinationRule[];
+    proxyNamespace: string;
+    domainSuffix: string;
+    rootNamespace: string;
+  },
+): (port: number) => TcpRouteTable {
+  const tables = new Map<number, TcpRouteTable>();
+  return (port) => {
+    let table = tables.get(port);
+    if (!table) {
+      table = compileTcpRouteTable({
+        service: { hostname: service.hostname, namespace: service.namespace, port, ports: [...service.ports] },
+        virtualServices: objects.virtualServices,
+        tcpRoutes: objects.tcpRoutes,
+        destinationRules: objects.destinationRules,
+        proxyNamespace: objects.proxyNamespace,
+        domainSuffix: objects.domainSuffix,
+        rootNamespace: objects.rootNamespace,
+        validate: false,
+      });
+      tables.set(port, table);
+    }
+    return table;
+  };
 }

@@ -206,8 +206,20 @@ export class Proxy {
       tunnel.reset();
       return;
     }
-    const backend = { host: service.hostname, port: port.port, subsetLabels: null };
-    const endpoints = endpointsFor(view, backend);
+    // L4 routes: TCPRoute, VirtualService tls/tcp, else the service; the subset's labels come from the DestinationRules.
+    const route = service.tcpTable(port.port).route({ port: port.port }, { rng: this.#o.rng });
+    const b = route.backend;
+    const dr = b.subset
+      ? resolveDestinationRule({
+          destinationRules: service.destinationRules,
+          host: b.host,
+          proxyNamespace: view.waypoint.namespace,
+          rootNamespace: view.waypoint.rootNamespace,
+          domainSuffix: view.waypoint.domainSuffix,
+        })
+      : null;
+    const subsetLabels = b.subset ? (dr?.subsets.get(b.subset)?.labels ?? { 'mesh.invalid/subset': b.subset }) : null;
+    const endpoints = endpointsFor(view, { host: b.host, port: b.port, subsetLabels });
     const endpoint = endpoints[Math.floor(this.#o.rng.next() * endpoints.length)];
     if (!endpoint) {
       tcpLabels.response_flags = 'UH';

@@ -3,10 +3,17 @@
 // local mesh without istiod; edits apply live.
 import { createAuthorizer } from '@mesh/authz';
 import { followStore, openFileStore, type AmbientIndex, type FileStore, type WorkloadInfo } from '@mesh/config';
-import type { DestinationRule, RouteTable } from '@mesh/l7';
+import type { DestinationRule, GatewayTCPRoute, RouteTable, VirtualService } from '@mesh/l7';
 import { WaypointError } from './errors.js';
 import type { Logger } from './log.js';
-import { ViewIndex, type ConfigSource, type EndpointView, type ServiceView, type WaypointView } from './model.js';
+import {
+  lazyTcpTables,
+  ViewIndex,
+  type ConfigSource,
+  type EndpointView,
+  type ServiceView,
+  type WaypointView,
+} from './model.js';
 
 export interface FileSourceOptions {
   dir: string;
@@ -41,7 +48,8 @@ export function viewFromIndex(
 ): WaypointView | undefined {
   const config = index.waypointConfig(ref.namespace, ref.name);
   if (!config) return undefined;
-  const destinationRules = index.routingResources().filter((r): r is DestinationRule => r.kind === 'DestinationRule');
+  const l7 = index.routingResources();
+  const destinationRules = l7.filter((r): r is DestinationRule => r.kind === 'DestinationRule');
   const services: ServiceView[] = config.services.map(({ service, routes }) => ({
     key: service.resourceName,
     hostname: service.hostname,
@@ -57,6 +65,17 @@ export function viewFromIndex(
     })),
     tables: new Map<number, RouteTable>(routes.map((r) => [r.port, r.table])),
     destinationRules,
+    tcpTable: lazyTcpTables(
+      { hostname: service.hostname, namespace: service.namespace, ports: service.ports.map((p) => p.port) },
+      {
+        virtualServices: l7.filter((r): r is VirtualService => r.kind === 'VirtualService'),
+        tcpRoutes: l7.filter((r): r is GatewayTCPRoute => r.kind === 'TCPRoute'),
+        destinationRules,
+        proxyNamespace: ref.namespace,
+        domainSuffix: index.options.domainSuffix,
+        rootNamespace: index.options.rootNamespace,
+      },
+    ),
   }));
   const hostKeys = new Map(index.services().map((s) => [s.hostname, s.resourceName]));
   const lookup = new ViewIndex(

@@ -8,13 +8,21 @@ import {
   compileRouteTable,
   type DestinationRule,
   type GatewayHTTPRoute,
+  type GatewayTCPRoute,
   type GRPCRoute,
   type RouteTable,
   type VirtualService,
 } from '@mesh/l7';
 import { addressType, istioNodeId, waypointServiceType, waypointType, XdsClient } from '@mesh/xds';
 import type { Logger } from './log.js';
-import { ViewIndex, type ConfigSource, type EndpointView, type ServiceView, type WaypointView } from './model.js';
+import {
+  lazyTcpTables,
+  ViewIndex,
+  type ConfigSource,
+  type EndpointView,
+  type ServiceView,
+  type WaypointView,
+} from './model.js';
 
 export interface XdsSourceOptions {
   address: string;
@@ -74,6 +82,17 @@ export function compileService(waypoint: Waypoint, service: WaypointService): Se
     })),
     tables,
     destinationRules: ofKind<DestinationRule>('DestinationRule'),
+    tcpTable: lazyTcpTables(
+      { hostname: service.hostname, namespace: service.namespace, ports },
+      {
+        virtualServices: ofKind<VirtualService>('VirtualService'),
+        tcpRoutes: ofKind<GatewayTCPRoute>('TCPRoute'),
+        destinationRules: ofKind<DestinationRule>('DestinationRule'),
+        proxyNamespace: waypoint.namespace,
+        domainSuffix: waypoint.domainSuffix,
+        rootNamespace: waypoint.rootNamespace,
+      },
+    ),
   };
 }
 
