@@ -756,6 +756,10 @@ spec:
     expect(viaH2.status).toBe(200);
     expect(JSON.parse(viaH2.text)).toMatchObject({ path: '/pkg.Service/Method', protocol: 'h2', te: 'trailers' });
     expect(viaH2.trailers).toMatchObject({ 'grpc-status': '0', 'grpc-message': 'ok' });
+    const metrics = (await waypoint.admin('/metrics')).text;
+    expect(metrics).toMatch(
+      /istio_requests_total\{[^}]*request_protocol="grpc",response_code="200",grpc_response_status="0"[^}]*\} 1/,
+    );
   });
 
   it('drains on SIGTERM (a request in flight completes), and traffic recovers after a restart', async () => {

@@ -118,6 +118,8 @@ interface Outcome {
   attempts: number;
   /** CORS headers for whatever response the client gets (Envoy's CORS filter sits before fault and router). */
   cors: Record<string, string> | null;
+  /** gRPC status from the response trailers (or a trailers-only response's headers); '' for non-gRPC. */
+  grpcStatus: string;
 }
 
 type AnyRequest = IncomingMessage | Http2ServerRequest;
@@ -280,6 +282,7 @@ export class Proxy {
       upstreamMs: null,
       attempts: 0,
       cors: null,
+      grpcStatus: '',
     };
     const reply = (
       status: number,
@@ -622,6 +625,8 @@ export class Proxy {
       body.once('end', () => {
         // gRPC's status travels in HTTP/2 trailers; an HTTP/2 client gets them as they came.
         const trailers = upstream.trailers();
+        const grpc = trailers?.['grpc-status'] ?? upstream.headers['grpc-status'];
+        if (grpc !== undefined) outcome.grpcStatus = String(grpc);
         if (trailers && 'stream' in res) res.addTrailers(trailers);
         out.end();
         resolve();
@@ -724,6 +729,7 @@ export class Proxy {
     protocol: string,
     status: number,
     flags: string,
+    grpcStatus = '',
   ): Labels {
     const b = ctx.baggage;
     const src = parsePrincipal(ctx.peerIdentity);
@@ -753,7 +759,7 @@ export class Proxy {
       destination_cluster: this.#o.clusterId,
       request_protocol: protocol,
       response_code: String(status),
-      grpc_response_status: '',
+      grpc_response_status: grpcStatus,
       response_flags: flags,
       connection_security_policy: 'mutual_tls',
     };
@@ -780,8 +786,16 @@ export class Proxy {
     // The labels derive from the tunnel (source, service), the endpoint, the status and the flags.
     const b = ctx.baggage;
     o.metrics.requests.record(
-      `${ctx.peerIdentity}\u0001${b.workloadName}\u0001${b.namespace}\u0001${b.serviceName}\u0001${b.serviceVersion}\u0001${b.clusterName}\u0001${ctx.service.key}\u0001${outcome.endpoint?.workload.uid ?? ''}\u0001${outcome.status}\u0001${flagText}`,
-      () => this.#labels(ctx, outcome.endpoint, 'http', outcome.status, flagText),
+      `${ctx.peerIdentity}\u0001${b.workloadName}\u0001${b.namespace}\u0001${b.serviceName}\u0001${b.serviceVersion}\u0001${b.clusterName}\u0001${ctx.service.key}\u0001${outcome.endpoint?.workload.uid ?? ''}\u0001${outcome.status}\u0001${flagText}\u0001${outcome.grpcStatus}`,
+      () =>
+        this.#labels(
+          ctx,
+          outcome.endpoint,
+          outcome.grpcStatus ? 'grpc' : 'http',
+          outcome.status,
+          flagText,
+          outcome.grpcStatus,
+        ),
       durationMs,
       outcome.requestBytes,
       outcome.responseBytes,
