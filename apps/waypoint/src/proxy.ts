@@ -165,7 +165,12 @@ export class Proxy {
     };
     tunnel.on('data', onData);
     tunnel.once('end', onEnd);
-    tunnel.on('error', () => finish('tcp'));
+    // A tunnel that fails before it said anything is gone: nothing to detect or forward.
+    tunnel.on('error', () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+    });
   }
 
   #http(tunnel: Duplex, ctx: TunnelContext, protocol: 'http1' | 'http2'): void {
@@ -233,9 +238,10 @@ export class Proxy {
     Object.assign(tcpLabels, tcpOnly(this.#labels(ctx, endpoint, 'tcp', 0, '-')));
     this.#o.metrics.tcpOpened.inc(tcpLabels);
     try {
+      const host = endpoint.ip.includes(':') ? `[${endpoint.ip}]` : endpoint.ip;
       const upstream = await this.#o.pool.dial({
-        target: `${endpoint.ip}:${endpoint.port}`,
-        via: `${endpoint.ip}:${this.#o.hbonePort}`,
+        target: `${host}:${endpoint.port}`,
+        via: `${host}:${this.#o.hbonePort}`,
         expectedIdentities: [endpoint.identity],
         source: { identity: this.#o.identity() },
       });
