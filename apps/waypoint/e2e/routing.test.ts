@@ -35,7 +35,7 @@ status: {addresses: [{type: InternalIP, address: 127.20.0.1}]}
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
-metadata: {name: waypoint, namespace: shop}
+metadata: {name: waypoint, namespace: shop, labels: {istio.io/waypoint-for: all}}
 spec:
   gatewayClassName: istio-waypoint
   listeners: [{name: mesh, port: 15008, protocol: HBONE}]
@@ -81,7 +81,7 @@ status: {podIP: 127.20.1.3}
 ---
 apiVersion: v1
 kind: Pod
-metadata: {name: web-v2, namespace: shop, labels: {app: web, version: v2}}
+metadata: {name: web-v2, namespace: shop, labels: {app: web, version: v2, istio.io/use-waypoint: waypoint}}
 spec: {nodeName: node-a, serviceAccountName: web, containers: [{name: web}]}
 status: {podIP: 127.20.1.2}
 `;
@@ -711,6 +711,42 @@ spec:
     const metrics = (await waypoint.admin('/metrics')).text;
     expect(metrics).toMatch(/istio_tcp_connections_opened_total\{[^}]*response_flags="-"[^}]*\} [1-9]/);
     expect(metrics).toMatch(/istio_tcp_received_bytes_total\{[^}]*destination_workload="web-v2"[^}]*\} 60/);
+    await policy('');
+  });
+
+  it('takes workload-addressed traffic for a pod that uses it, with policies attached to the Gateway', async () => {
+    await routing('');
+    await using direct = new MeshClient(pki, {
+      identity: '/ns/shop/sa/sleep',
+      waypoint: () => `${HOST}:${waypoint.hbonePort}`,
+      waypointIdentity: 'spiffe://cluster.local/ns/shop/sa/waypoint',
+      target: '127.20.1.2:8080',
+    });
+    resetPods();
+    expect((await direct.get('/direct')).json()).toMatchObject({ pod: 'web-v2', path: '/direct' });
+    // A pod that does not use this waypoint is not its to serve.
+    await expect(
+      client.pool.dial({
+        target: '127.20.1.1:8080',
+        via: `${HOST}:${waypoint.hbonePort}`,
+        expectedIdentities: ['spiffe://cluster.local/ns/shop/sa/waypoint'],
+      }),
+    ).rejects.toMatchObject({ code: 'ERR_HBONE_REFUSED', details: { status: 503 } });
+    await policy(`
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: gateway-deny, namespace: shop}
+spec:
+  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: waypoint}]
+  action: DENY
+  rules: [{to: [{operation: {paths: ["/wl-deny*"]}}]}]
+`);
+    expect((await direct.get('/wl-deny')).status).toBe(403);
+    expect((await direct.get('/wl-ok')).status).toBe(200);
+    const metrics = (await waypoint.admin('/metrics')).text;
+    expect(metrics).toMatch(
+      /istio_requests_total\{[^}]*destination_workload="web-v2",[^}]*destination_service="unknown",[^}]*response_code="200"[^}]*\} [1-9]/,
+    );
     await policy('');
   });
 

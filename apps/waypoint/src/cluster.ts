@@ -132,7 +132,10 @@ export function endpointsFor(
   const out: ClusterEndpoint[] = [];
   for (const { endpoint, serviceKey } of view.endpoints(backend.host)) {
     if (!endpoint.healthy || !matchesSubset(endpoint.labels, backend.subsetLabels)) continue;
-    const target = endpoint.services.get(serviceKey)?.get(backend.port);
+    // A workload addressed directly (serviceKey workload/<uid>) takes the port as dialed.
+    const target = serviceKey.startsWith('workload/')
+      ? backend.port
+      : endpoint.services.get(serviceKey)?.get(backend.port);
     if (target === undefined) continue;
     out.push({
       address: `${endpoint.ip}:${target}`,

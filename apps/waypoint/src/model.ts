@@ -4,6 +4,7 @@
 // delta xDS. A new snapshot replaces the old one whole; requests in flight finish on the one they started with.
 import type { Authorizer } from '@mesh/authz';
 import {
+  compileRouteTable,
   compileTcpRouteTable,
   type DestinationRule,
   type GatewayTCPRoute,
@@ -48,6 +49,8 @@ export interface ServiceView {
   readonly destinationRules: readonly DestinationRule[];
   /** L4 routes (TCPRoute, VirtualService `tls`/`tcp`) of a port, compiled on first use. */
   tcpTable(port: number): TcpRouteTable;
+  /** Set for workload-addressed traffic: the pod that is the only destination. */
+  readonly workloadEndpoint?: EndpointView;
 }
 
 export interface WaypointIdentityView {
@@ -70,6 +73,8 @@ export interface WaypointView {
   readonly policies: readonly { kind: string; namespace: string; name: string }[];
   /** A bound service by one of its VIPs, or by hostname. */
   serviceFor(host: string): ServiceView | undefined;
+  /** A workload bound to this waypoint itself (`istio.io/use-waypoint` on the pod), by IP: workload-addressed traffic. */
+  workloadFor(ip: string): EndpointView | undefined;
   /** Every endpoint of a destination host (any service the mesh knows, bound or not). */
   endpoints(hostname: string): readonly { endpoint: EndpointView; serviceKey: string }[];
 }
@@ -93,21 +98,37 @@ export class ViewIndex {
   readonly #byHost = new Map<string, ServiceView>();
   readonly #byVip = new Map<string, ServiceView>();
   readonly #endpoints = new Map<string, { endpoint: EndpointView; serviceKey: string }[]>();
+  readonly #workloads = new Map<string, EndpointView>();
 
-  constructor(services: readonly ServiceView[], endpoints: Iterable<EndpointView>, hostKeys: Map<string, string>) {
+  constructor(
+    services: readonly ServiceView[],
+    endpoints: Iterable<EndpointView>,
+    hostKeys: Map<string, string>,
+    boundWorkloads: ReadonlySet<string> = new Set(),
+  ) {
     for (const s of services) {
       this.#byHost.set(s.hostname, s);
       for (const vip of s.vips) this.#byVip.set(vip, s);
     }
     const keyToHost = new Map<string, string>();
     for (const [host, key] of hostKeys) keyToHost.set(key, host);
-    for (const e of endpoints)
+    for (const e of endpoints) {
+      if (boundWorkloads.has(e.uid)) {
+        this.#workloads.set(e.ip, e);
+        // Its IP is a destination host of its own (workload-addressed traffic), on whatever port was dialed.
+        this.#endpoints.set(e.ip, [{ endpoint: e, serviceKey: `workload/${e.uid}` }]);
+      }
       for (const key of e.services.keys()) {
         const host = keyToHost.get(key) ?? key.slice(key.indexOf('/') + 1);
         let list = this.#endpoints.get(host);
         if (!list) this.#endpoints.set(host, (list = []));
         list.push({ endpoint: e, serviceKey: key });
       }
+    }
+  }
+
+  workloadFor(ip: string): EndpointView | undefined {
+    return this.#workloads.get(ip);
   }
 
   serviceFor(host: string): ServiceView | undefined {
@@ -148,5 +169,45 @@ export function lazyTcpTables(
       tables.set(port, table);
     }
     return table;
+  };
+}
+
+/**
+ * The stand-in service of workload-addressed traffic: the pod's IP as the host, on the port dialed, with the default
+ * route (no VirtualService applies to a pod) and the pod as the only endpoint (ViewIndex files bound workloads under
+ * their IP).
+ */
+export function workloadService(w: EndpointView, port: number): ServiceView {
+  const service = { hostname: w.ip, namespace: w.namespace, ports: [port] };
+  return {
+    key: `workload/${w.uid}`,
+    hostname: w.ip,
+    namespace: w.namespace,
+    name: w.name,
+    kind: 'Service',
+    vips: [],
+    ports: [{ port, targetPort: port }],
+    tables: new Map([
+      [
+        port,
+        compileRouteTable({
+          service: { ...service, port },
+          proxy: { kind: 'waypoint', namespace: w.namespace },
+          resources: [],
+          hostExists: () => true,
+          validate: false,
+        }),
+      ],
+    ]),
+    destinationRules: [],
+    tcpTable: lazyTcpTables(service, {
+      virtualServices: [],
+      tcpRoutes: [],
+      destinationRules: [],
+      proxyNamespace: w.namespace,
+      domainSuffix: 'cluster.local',
+      rootNamespace: 'istio-system',
+    }),
+    workloadEndpoint: w,
   };
 }

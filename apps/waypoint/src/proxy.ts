@@ -28,7 +28,7 @@ import { requestHash, retryBackoffMs, shouldRetry, type AttemptOutcome } from '@
 import { endpointsFor, type Cluster, type ClusterEndpoint, type Clusters } from './cluster.js';
 import { authenticate, type JwksCache } from './jwt.js';
 import type { Logger } from './log.js';
-import type { ServicePortView, ServiceView, WaypointView } from './model.js';
+import { workloadService, type ServicePortView, type ServiceView, type WaypointView } from './model.js';
 import {
   propagationHeaders,
   traceContext,
@@ -201,7 +201,7 @@ export class Proxy {
     const labels = this.#labels(ctx, null, 'tcp', 0, '-');
     const decision = view.authorizer.waypoint.authorize({
       waypoint: { name: view.waypoint.name, namespace: view.waypoint.namespace },
-      service: { name: service.name, namespace: service.namespace, kind: service.kind, port: port.port },
+      ...targetOf(service, port),
       source: { principal: ctx.peerIdentity, ip: ctx.sourceIp },
     });
     const tcpLabels = tcpOnly(labels);
@@ -335,6 +335,10 @@ export class Proxy {
   #current(ctx: TunnelContext): TunnelContext {
     const view = this.#o.view();
     if (!view || view === ctx.view) return ctx;
+    if (ctx.service.workloadEndpoint) {
+      const w = view.workloadFor(ctx.host);
+      return w ? { ...ctx, view, service: workloadService(w, ctx.port.port) } : ctx;
+    }
     const service = view.serviceFor(ctx.host);
     const port = service?.ports.find((p) => p.port === ctx.port.port);
     return service && port ? { ...ctx, view, service, port } : ctx;
@@ -373,10 +377,10 @@ export class Proxy {
       flatHeaders[k] = Array.isArray(v) ? v.join(',') : String(v);
     }
     const waypointRef = { name: view.waypoint.name, namespace: view.waypoint.namespace };
-    const serviceRef = { name: service.name, namespace: service.namespace, kind: service.kind, port: port.port };
+    const target = targetOf(service, port);
 
     // RequestAuthentication: no token passes, a bad token is a 401.
-    const ras = view.authorizer.requestAuthenticationsFor({ waypoint: waypointRef, service: serviceRef });
+    const ras = view.authorizer.requestAuthenticationsFor({ waypoint: waypointRef, ...target });
     let claims: Record<string, unknown> | undefined;
     if (ras.length > 0) {
       const jwt = await authenticate(ras, { headers: flatHeaders, path: r.path }, { jwks: o.jwks, clock: o.clock });
@@ -397,7 +401,7 @@ export class Proxy {
     // AuthorizationPolicy with the waypoint's semantics.
     const decision = view.authorizer.waypoint.authorize({
       waypoint: waypointRef,
-      service: serviceRef,
+      ...target,
       source: { principal: ctx.peerIdentity, ip: ctx.sourceIp },
       http: { method: r.method, host: r.authority, path: r.path, headers: flatHeaders, jwtClaims: claims ?? null },
     });
@@ -757,9 +761,10 @@ export class Proxy {
       destination_principal: w?.identity ?? unknown,
       destination_app: w?.labels.app ?? unknown,
       destination_version: w?.labels.version ?? unknown,
-      destination_service: ctx.service.hostname,
-      destination_service_name: ctx.service.name,
-      destination_service_namespace: ctx.service.namespace,
+      // Workload-addressed traffic has no destination service.
+      destination_service: ctx.service.workloadEndpoint ? unknown : ctx.service.hostname,
+      destination_service_name: ctx.service.workloadEndpoint ? unknown : ctx.service.name,
+      destination_service_namespace: ctx.service.workloadEndpoint ? unknown : ctx.service.namespace,
       destination_canonical_service: w?.labels['service.istio.io/canonical-name'] ?? w?.labels.app ?? ctx.service.name,
       destination_canonical_revision: w?.labels['service.istio.io/canonical-revision'] ?? w?.labels.version ?? 'latest',
       destination_cluster: this.#o.clusterId,
@@ -891,6 +896,22 @@ export function upstreamProtocol(
   if (declared === 'grpc' || declared === 'grpc-web' || declared === 'http2') return 'http2';
   if (declared === 'http') return 'http1';
   return downstream;
+}
+
+/**
+ * What authorization matches on: the Service (targetRefs to it apply), or for workload-addressed traffic only the
+ * waypoint and the pod's address (policies attached to the Gateway apply).
+ */
+function targetOf(
+  service: ServiceView,
+  port: ServicePortView,
+): {
+  service?: { name: string; namespace: string; kind: 'Service' | 'ServiceEntry'; port: number };
+  destination?: { ip: string; port: number };
+} {
+  const w = service.workloadEndpoint;
+  if (w) return { destination: { ip: w.ip, port: port.port } };
+  return { service: { name: service.name, namespace: service.namespace, kind: service.kind, port: port.port } };
 }
 
 function tcpOnly(labels: Labels): Record<string, string> {

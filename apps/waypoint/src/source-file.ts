@@ -85,6 +85,7 @@ export function viewFromIndex(
       .filter((w) => w.ips.length > 0)
       .map(endpointOf),
     hostKeys,
+    new Set(config.waypoint.workloads),
   );
   const resources = [...config.authorizationPolicies, ...config.requestAuthentications];
   const o = index.options;
@@ -113,6 +114,7 @@ export function viewFromIndex(
       name: r.metadata.name ?? '',
     })),
     serviceFor: (host) => lookup.serviceFor(host),
+    workloadFor: (ip) => lookup.workloadFor(ip),
     endpoints: (host) => lookup.endpoints(host),
   };
 }

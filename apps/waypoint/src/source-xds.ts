@@ -139,7 +139,7 @@ export function viewFromResources(
     const view = compileService(waypoint, s);
     return { ...view, vips: vipsByKey.get(view.key) ?? [] };
   });
-  const lookup = new ViewIndex(views, endpoints, hostKeys);
+  const lookup = new ViewIndex(views, endpoints, hostKeys, new Set(waypoint.workloads));
   const resources = waypoint.policies.map((p) => fromStruct(p.object));
   return {
     version,
@@ -160,6 +160,7 @@ export function viewFromResources(
     }),
     policies: waypoint.policies.map((p) => ({ kind: p.kind, namespace: p.namespace, name: p.name })),
     serviceFor: (host) => lookup.serviceFor(host),
+    workloadFor: (ip) => lookup.workloadFor(ip),
     endpoints: (host) => lookup.endpoints(host),
   };
 }

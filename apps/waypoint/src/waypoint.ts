@@ -16,7 +16,7 @@ import { WaypointError } from './errors.js';
 import { identityFromFiles, type Identity } from './identity.js';
 import { JwksCache } from './jwt.js';
 import type { Logger } from './log.js';
-import type { ConfigSource, WaypointView } from './model.js';
+import { workloadService, type ConfigSource, type WaypointView } from './model.js';
 import type { WaypointOptions } from './options.js';
 import { Proxy } from './proxy.js';
 import { createMetrics, OtlpExporter } from './telemetry.js';
@@ -154,7 +154,13 @@ export async function startWaypoint(
     handler: (request) => {
       const current = view;
       if (!current) return { action: 'refuse', status: 503, reason: `no config for waypoint ${ref}` };
-      const service = current.serviceFor(request.authority.host);
+      const workload = current.serviceFor(request.authority.host)
+        ? undefined
+        : current.workloadFor(request.authority.host);
+      // Workload-addressed traffic (a pod that uses this waypoint itself) goes to that pod, with no service routing.
+      const service = workload
+        ? workloadService(workload, request.authority.port)
+        : current.serviceFor(request.authority.host);
       if (!service)
         return { action: 'refuse', status: 503, reason: `${request.authority.host} does not use waypoint ${ref}` };
       const port = service.ports.find((p) => p.port === request.authority.port);
