@@ -611,7 +611,11 @@ export class HbonePool implements AsyncDisposable {
   readonly #drainTimeoutMs: number;
   readonly #entries = new Map<string, PoolEntry>();
   readonly #all = new Set<ClientConnection>();
-  readonly #closed = new AbortController();
+  /**
+   * What the pool's closing aborts: every pending dial's scope and every connection being opened. Kept here rather
+   * than as listeners on one long-lived signal, which would gain a listener per concurrent dial (Node warns past 10).
+   */
+  readonly #pending = new Set<{ abort(reason: unknown): void }>();
   #state: PoolState = 'open';
   #closing: Promise<void> | undefined;
 
@@ -639,7 +643,7 @@ export class HbonePool implements AsyncDisposable {
     using scope = new DialScope(
       checkDuration('timeoutMs', options.timeoutMs ?? this.#cfg.dialTimeoutMs),
       options.signal,
-      this.#closed.signal,
+      this.#pending,
     );
     const signal = scope.signal;
     for (let attempt = 0; ; attempt++) {
@@ -687,7 +691,12 @@ export class HbonePool implements AsyncDisposable {
         continue;
       }
       const e = entry;
-      const connecting = ClientConnection.open(this.#cfg, p, this.#maxStreams, this.#closed.signal);
+      // Opening outlives the dial that started it (others wait on it), so only the pool's closing aborts it.
+      const opening = new AbortController();
+      this.#pending.add(opening);
+      const connecting = ClientConnection.open(this.#cfg, p, this.#maxStreams, opening.signal);
+      const settled = () => this.#pending.delete(opening);
+      connecting.then(settled, settled);
       e.connecting = connecting;
       connecting.then(
         (c) => {
@@ -734,7 +743,8 @@ export class HbonePool implements AsyncDisposable {
 
   async #drain(options: { timeoutMs?: number; signal?: AbortSignal }): Promise<void> {
     this.#state = 'closing';
-    this.#closed.abort(new HboneError('ERR_HBONE_POOL_CLOSED', 'the HBONE pool is closed'));
+    const reason = new HboneError('ERR_HBONE_POOL_CLOSED', 'the HBONE pool is closed');
+    for (const p of [...this.#pending]) p.abort(reason);
     for (const c of this.#all) c.drain();
     const all = () => Promise.all([...this.#all].map((c) => c.record.closed));
     let timer: NodeJS.Timeout | undefined;
@@ -803,26 +813,26 @@ export async function dial(options: OneShotDialOptions): Promise<HboneTunnel> {
 }
 
 /**
- * The abort signal of one dial: the caller's signal, the dial deadline and the pool's closing, linked by listeners
- * that are removed when the dial ends. (AbortSignal.any and AbortSignal.timeout would leave a weak reference on the
- * pool's long-lived signal and a pending timer behind for every dial.)
+ * The abort signal of one dial: the caller's signal (linked by a listener removed when the dial ends), the dial
+ * deadline, and the pool's closing (the scope sits in the pool's `group` while the dial is pending; a listener on the
+ * pool's one long-lived signal per concurrent dial would pile up). AbortSignal.any and AbortSignal.timeout would
+ * leave a weak reference and a pending timer behind for every dial.
  */
 class DialScope implements Disposable {
   readonly #controller = new AbortController();
   readonly #links: Array<[AbortSignal, () => void]> = [];
   readonly #timer: NodeJS.Timeout;
+  readonly #group: Set<{ abort(reason: unknown): void }> | undefined;
 
-  constructor(timeoutMs: number, ...sources: Array<AbortSignal | undefined>) {
-    for (const source of sources) {
-      if (!source) continue;
-      if (source.aborted) {
-        this.#controller.abort(source.reason);
-        continue;
-      }
+  constructor(timeoutMs: number, source?: AbortSignal, group?: Set<{ abort(reason: unknown): void }>) {
+    if (source?.aborted) this.#controller.abort(source.reason);
+    else if (source) {
       const onAbort = () => this.#controller.abort(source.reason);
       source.addEventListener('abort', onAbort, { once: true });
       this.#links.push([source, onAbort]);
     }
+    this.#group = group;
+    group?.add(this);
     this.#timer = setTimeout(
       () =>
         this.#controller.abort(
@@ -839,7 +849,12 @@ class DialScope implements Disposable {
     return this.#controller.signal;
   }
 
+  abort(reason: unknown): void {
+    this.#controller.abort(reason);
+  }
+
   [Symbol.dispose](): void {
+    this.#group?.delete(this);
     clearTimeout(this.#timer);
     for (const [source, onAbort] of this.#links) source.removeEventListener('abort', onAbort);
     this.#links.length = 0;

@@ -44,6 +44,52 @@ describe('HBONE pool', () => {
     for (const t of tunnels) t.destroy();
   });
 
+  it('adds no listener per pending dial to a long-lived signal (no MaxListenersExceededWarning)', async () => {
+    await using echo = await startEchoServer({ host: '127.40.0.2' });
+    await using hb = await startLoopbackHbone();
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const opts = { target: echo.address, via: hb.via, expectedIdentities: [hb.serverIdentity] };
+      // Pending together: all wait on the same connection being opened, then all send their CONNECT.
+      const tunnels = await Promise.all(Array.from({ length: 40 }, () => hb.pool.dial(opts)));
+      for (const t of tunnels) t.destroy();
+      // Node emits the warning on the next turn.
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+  });
+
+  it('aborts pending dials and connections being opened when the pool closes', async () => {
+    // A TCP server that accepts and never answers the TLS handshake: dials stay pending.
+    const sockets = new Set<Socket>();
+    const silent = createServer((s) => {
+      sockets.add(s);
+      s.on('error', () => {});
+    });
+    await new Promise<void>((r) => silent.listen(29001, '127.40.0.3', r));
+    try {
+      await using hb = await startLoopbackHbone();
+      const opts = { target: '127.40.0.3:80', via: '127.40.0.3:29001', expectedIdentities: [hb.serverIdentity] };
+      const dials = Array.from({ length: 12 }, () => hb.pool.dial(opts));
+      for (const d of dials) d.catch(() => {});
+      await within(
+        new Promise<void>((resolve) => {
+          const check = () => (sockets.size > 0 ? resolve() : setTimeout(check, 10));
+          check();
+        }),
+      );
+      await hb.pool.close({ timeoutMs: 0 });
+      for (const d of dials) await expect(within(d)).rejects.toMatchObject({ code: 'ERR_HBONE_POOL_CLOSED' });
+    } finally {
+      for (const s of sockets) s.destroy();
+      silent.close();
+    }
+  });
+
   it('keys connections by source identity, expected identities, next hop and source address', async () => {
     await using echo = await startEchoServer();
     await using hb = await startLoopbackHbone();
