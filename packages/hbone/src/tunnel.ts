@@ -3,7 +3,7 @@
 // `info`, `reset()` and `[Symbol.asyncDispose]` added and three instance hooks:
 // - `push` counts received bytes and delays end-of-stream by one macrotask, so a stream that is reset reads as an
 //   error instead of a clean end (node:http2 pushes EOF before it learns the RST code);
-// - `_write`/`_writev` count sent bytes;
+// - `_write`/`_writev` count sent bytes, turn strings into Buffers and drop empty writes;
 // - `destroy` turns a reset by the peer into ERR_HBONE_RESET.
 import { constants, type Http2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
@@ -194,16 +194,30 @@ export function attachTunnel(record: TunnelRecord, stream: Http2Stream): HboneTu
     return false;
   };
 
+  // Node's own stream users (its HTTP client and server, when a tunnel is their socket) write latin1 strings corked
+  // with buffers, which Node 20's HTTP/2 writev has been seen to garble, and empty chunks, each of which can become an
+  // empty DATA frame that the peer counts as invalid (GOAWAY after 1,000 on a connection). So the stream only ever
+  // gets non-empty Buffers; end-of-stream is `_final`'s END_STREAM, not a write, so dropping empties loses nothing.
   const write = s._write;
   s._write = function (chunk, encoding, cb) {
-    record.bytesSent += typeof chunk === 'string' ? Buffer.byteLength(chunk, encoding) : chunk.length;
-    return write.call(this, chunk, encoding, cb);
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk;
+    if (bytes.length === 0) return cb();
+    record.bytesSent += bytes.length;
+    return write.call(this, bytes, 'buffer' as BufferEncoding, cb);
   };
   const writev = s._writev;
   s._writev = function (chunks, cb) {
-    for (const { chunk, encoding } of chunks)
-      record.bytesSent += typeof chunk === 'string' ? Buffer.byteLength(chunk, encoding) : chunk.length;
-    return writev.call(this, chunks, cb);
+    const out: Array<{ chunk: Buffer; encoding: BufferEncoding }> & { allBuffers?: boolean } = [];
+    for (const { chunk, encoding } of chunks) {
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk;
+      if (bytes.length === 0) continue;
+      record.bytesSent += bytes.length;
+      out.push({ chunk: bytes, encoding: 'buffer' as BufferEncoding });
+    }
+    if (out.length === 0) return cb();
+    // node:http2's writev reads the chunks as plain buffers only when the array says so.
+    out.allBuffers = true;
+    return writev.call(this, out, cb);
   };
 
   const destroy = s.destroy;
