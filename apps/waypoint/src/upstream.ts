@@ -42,23 +42,6 @@ export function socketLike(tunnel: Duplex): Duplex {
   if (t[PATCHED]) return tunnel;
   t[PATCHED] = true;
   for (const m of ['setKeepAlive', 'setNoDelay', 'ref', 'unref']) if (typeof t[m] !== 'function') t[m] = () => tunnel;
-  // Two things Node's HTTP code does that hurt on an HTTP/2 stream: it writes its head as a latin1 string, which the
-  // stream's writev garbles when corked with other chunks (seen on Node 20), and it writes empty chunks, each an
-  // empty DATA frame, which the peer counts as invalid frames and answers with GOAWAY(INTERNAL_ERROR) after 1,000
-  // on a connection. So the stream gets non-empty bytes only.
-  const write = tunnel.write.bind(tunnel) as (chunk: unknown, encoding?: unknown, cb?: unknown) => boolean;
-  t.write = (chunk: unknown, encoding?: unknown, cb?: unknown) => {
-    const callback = typeof encoding === 'function' ? encoding : cb;
-    const bytes =
-      typeof chunk === 'string'
-        ? Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
-        : (chunk as Uint8Array);
-    if (bytes.length === 0) {
-      if (typeof callback === 'function') process.nextTick(callback as () => void);
-      return true;
-    }
-    return write(bytes, callback);
-  };
   return tunnel;
 }
 
