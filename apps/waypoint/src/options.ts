@@ -45,6 +45,8 @@ export interface WaypointOptions {
   otlpEndpoint: string | undefined;
   drainTimeoutMs: number;
   configDebounceMs: number;
+  /** Request body bytes kept per request for retries and mirrors (Envoy's retry/shadow buffer). */
+  maxRequestBufferBytes: number;
 }
 
 interface Spec {
@@ -153,6 +155,13 @@ export const OPTION_SPECS: readonly Spec[] = [
     description: 'on SIGTERM/SIGINT, how long open requests get before connections are cut',
   },
   {
+    flags: '--max-request-buffer-bytes <n>',
+    env: 'WAYPOINT_MAX_REQUEST_BUFFER_BYTES',
+    default: '1048576',
+    description:
+      'request body bytes kept per request so retries and mirrors can resend it; a larger body streams through unretried and unmirrored',
+  },
+  {
     flags: '--config-debounce <duration>',
     env: 'WAYPOINT_CONFIG_DEBOUNCE',
     default: '100ms',
@@ -212,6 +221,9 @@ export function resolveOptions(raw: Record<string, string | undefined>): Waypoin
   const upstreamHbonePort = Number(get('upstream-hbone-port'));
   if (!Number.isInteger(upstreamHbonePort) || upstreamHbonePort < 1 || upstreamHbonePort > 65_535)
     throw bad('upstream-hbone-port', 'not a port');
+  const maxRequestBufferBytes = Number(get('max-request-buffer-bytes') || '1048576');
+  if (!Number.isSafeInteger(maxRequestBufferBytes) || maxRequestBufferBytes < 0)
+    throw bad('max-request-buffer-bytes', 'not a byte count');
   return {
     namespace: m[1]!,
     name: m[2]!,
@@ -235,6 +247,7 @@ export function resolveOptions(raw: Record<string, string | undefined>): Waypoin
     otlpEndpoint: get('otlp-endpoint') || undefined,
     drainTimeoutMs: duration(get('drain-timeout'), 'drain-timeout'),
     configDebounceMs: duration(get('config-debounce'), 'config-debounce'),
+    maxRequestBufferBytes,
   };
 }
 

@@ -26,6 +26,7 @@ import {
 } from '@mesh/l7';
 import { requestHash, retryBackoffMs, shouldRetry, type AttemptOutcome } from '@mesh/l7/runtime';
 import { endpointsFor, type Cluster, type ClusterEndpoint, type Clusters } from './cluster.js';
+import { bufferSource, RequestBody } from './body.js';
 import { authenticate, type JwksCache } from './jwt.js';
 import type { Logger } from './log.js';
 import { workloadService, type ServicePortView, type ServiceView, type WaypointView } from './model.js';
@@ -57,7 +58,14 @@ export interface ProxyOptions {
   clusterId: string;
   /** How long to wait for the client's first bytes before treating the tunnel as opaque TCP. */
   detectTimeoutMs?: number;
+  /**
+   * Request body bytes kept per request so that retries and mirrors can resend it (Envoy's per-request retry/shadow
+   * buffer, 1 MiB by default). A larger body still streams through, but is neither retried nor mirrored.
+   */
+  maxRequestBufferBytes?: number;
 }
+
+export const DEFAULT_MAX_REQUEST_BUFFER_BYTES = 1024 * 1024;
 
 /** What the HBONE CONNECT told us about the tunnel (view/service/port: as resolved at CONNECT time). */
 export interface TunnelContext {
@@ -276,13 +284,16 @@ export class Proxy {
     const authority = (headers[':authority'] as string | undefined) ?? headers.host ?? ctx.service.hostname;
     const trace = traceContext(headers);
     const requestId = (headers['x-request-id'] as string | undefined) ?? randomUUID();
-    const body = await readBody(req, headers);
+    // Streamed upstream as it arrives, not read first: only the replay buffer's worth is ever held.
+    const body = hasBody(req, headers)
+      ? new RequestBody(req, o.maxRequestBufferBytes ?? DEFAULT_MAX_REQUEST_BUFFER_BYTES)
+      : null;
     const outcome: Outcome = {
       status: 0,
       flags: [],
       endpoint: null,
       cluster: null,
-      requestBytes: (body?.length ?? 0) + headerBytes(headers),
+      requestBytes: headerBytes(headers),
       responseBytes: 0,
       route: '-',
       upstreamMs: null,
@@ -319,6 +330,9 @@ export class Proxy {
         reply,
       );
     } finally {
+      outcome.requestBytes += body?.received ?? 0;
+      // Whatever the client still sends (a request answered before its body was read) is read and dropped.
+      body?.discard();
       const durationMs = o.clock.monotonic() - started;
       this.#record(ctx, protocol, outcome, durationMs, {
         startedAt,
@@ -353,7 +367,7 @@ export class Proxy {
       path: string;
       authority: string;
       headers: IncomingHttpHeaders;
-      body: Buffer | null;
+      body: RequestBody | null;
       trace: TraceContext;
       requestId: string;
       downstream: 'http1' | 'http2';
@@ -469,7 +483,7 @@ export class Proxy {
     r: {
       method: string;
       path: string;
-      body: Buffer | null;
+      body: RequestBody | null;
       trace: TraceContext;
       requestId: string;
       upstream: 'http1' | 'http2';
@@ -566,9 +580,16 @@ export class Proxy {
         o.metrics.ejections.inc({ cluster: cluster.name, reason: ejection.reason });
         o.log.warn({ cluster: cluster.name, host: ejection.host, reason: ejection.reason }, 'endpoint ejected');
       }
-      if (shouldRetry(policy, last, attempt + 1) && !overall?.aborted) {
+      const retry = shouldRetry(policy, last, attempt + 1) && !overall?.aborted;
+      if (retry && r.body && !r.body.replayable) {
+        // Envoy: once the body outgrew the retry buffer the request cannot be sent again; what the try got stands.
+        o.metrics.retryOrShadowAbandoned.inc({ cluster: cluster.name, kind: 'retry' });
+        o.log.debug({ cluster: cluster.name }, 'retry abandoned: the request body outgrew the buffer');
+      } else if (retry) {
         if (timer) clearTimeout(timer);
         overall?.removeEventListener('abort', onOverall);
+        // The try's upload is cut off when the next one takes the body over: its response may end in an error.
+        response?.body.on('error', () => {});
         response?.body.resume();
         continue;
       }
@@ -703,7 +724,7 @@ export class Proxy {
     ctx: TunnelContext,
     d: RouteDecision,
     m: RouteDecision['mirrors'][number],
-    r: { method: string; path: string; body: Buffer | null; trace: TraceContext; requestId: string },
+    r: { method: string; path: string; body: RequestBody | null; trace: TraceContext; requestId: string },
     flat: Record<string, string>,
   ): void {
     const o = this.#o;
@@ -717,16 +738,26 @@ export class Proxy {
     if (!endpoint) return;
     const headers = this.#upstreamHeaders(flat, d, r);
     headers.host = `${headers.host}-shadow`;
-    o.upstreams
-      .send(endpoint, {
-        method: r.method,
-        path: d.upstream!.path,
-        headers,
-        body: r.body,
-        signal: AbortSignal.timeout(30_000),
+    // The copy goes once the whole body arrived (as Envoy's shadows did before streaming ones): it is sent from the
+    // replay buffer, so a body past the buffer's limit is not mirrored.
+    const body = r.body ? r.body.whole() : Promise.resolve(null);
+    void body
+      .then((whole) => {
+        if (r.body && !whole) {
+          o.metrics.retryOrShadowAbandoned.inc({ cluster: cluster.name, kind: 'mirror' });
+          o.log.debug({ mirror: m.host }, 'mirror abandoned: the request body outgrew the buffer');
+          return null;
+        }
+        return o.upstreams.send(endpoint, {
+          method: r.method,
+          path: d.upstream!.path,
+          headers,
+          body: whole ? bufferSource(whole) : null,
+          signal: AbortSignal.timeout(30_000),
+        });
       })
       .then(
-        (res) => res.body.resume(),
+        (res) => res?.body.resume(),
         (error: Error) => o.log.debug({ err: error.message, mirror: m.host }, 'mirror failed'),
       );
   }
@@ -858,26 +889,15 @@ export class Proxy {
   }
 }
 
-/** The whole request body (buffered for retries and mirrors); null without one, without iterating the stream. */
-function readBody(req: AnyRequest, headers: IncomingHttpHeaders): Promise<Buffer | null> {
-  // HTTP/2: HEADERS with END_STREAM means no body; HTTP/1.1: neither Content-Length nor Transfer-Encoding.
-  const noBody =
+/** Whether the request has a body, from its head alone (HTTP/2: END_STREAM on HEADERS; HTTP/1.1: the framing). */
+function hasBody(req: AnyRequest, headers: IncomingHttpHeaders): boolean {
+  const none =
     'stream' in req
       ? req.stream.endAfterHeaders
       : (headers['content-length'] === undefined || headers['content-length'] === '0') &&
         headers['transfer-encoding'] === undefined;
-  if (noBody) {
-    req.resume();
-    return Promise.resolve(null);
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.once('end', () =>
-      resolve(chunks.length === 0 ? null : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)),
-    );
-    req.once('error', reject);
-  });
+  if (none) req.resume();
+  return !none;
 }
 
 /**

@@ -52,6 +52,8 @@ export interface WaypointMetrics {
   readonly ejections: Counter<'cluster' | 'reason'>;
   readonly configVersion: Gauge;
   readonly upstreamRetries: Counter<'cluster'>;
+  /** Envoy's retry_or_shadow_abandoned: a retry or mirror not made because the body outgrew the replay buffer. */
+  readonly retryOrShadowAbandoned: Counter<'cluster' | 'kind'>;
 }
 
 /** The four request metrics of one label set, accumulated as plain numbers. */
@@ -209,6 +211,12 @@ export function createMetrics(options: { version: string }): WaypointMetrics {
       name: 'waypoint_upstream_retries_total',
       help: 'Upstream retries',
       labelNames: ['cluster'],
+      ...r,
+    }),
+    retryOrShadowAbandoned: new Counter({
+      name: 'waypoint_retry_or_shadow_abandoned_total',
+      help: 'Retries and mirrors not made because the request body outgrew --max-request-buffer-bytes',
+      labelNames: ['cluster', 'kind'],
       ...r,
     }),
   };

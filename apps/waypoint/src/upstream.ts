@@ -8,9 +8,9 @@ import {
   type ClientHttp2Session,
   type IncomingHttpHeaders as H2Headers,
 } from 'node:http2';
-import type { Readable } from 'node:stream';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import type { HbonePool } from '@mesh/hbone';
+import type { BodySource } from './body.js';
 
 export interface UpstreamTarget {
   /** Pod IP. */
@@ -25,7 +25,8 @@ export interface UpstreamRequest {
   method: string;
   path: string;
   headers: OutgoingHttpHeaders;
-  body: Buffer | null;
+  /** Streamed to the upstream; each attempt opens it anew (null: no body). */
+  body: BodySource | null;
   signal?: AbortSignal;
   /** Source identity and client address for the tunnel's `forwarded`/baggage (what ztunnel would see). */
   forwardedFor?: string;
@@ -82,7 +83,7 @@ export class TunnelHttpPool {
       method: string;
       path: string;
       headers: OutgoingHttpHeaders;
-      body: Buffer | null;
+      body: BodySource | null;
       signal?: AbortSignal;
       timeoutMs?: number;
     },
@@ -97,6 +98,7 @@ export class TunnelHttpPool {
       if (
         !IDEMPOTENT.has(options.method) ||
         options.signal?.aborted ||
+        (options.body !== null && !options.body.replayable) ||
         (error as { afterResponse?: boolean }).afterResponse
       )
         throw error;
@@ -135,11 +137,13 @@ export class TunnelHttpPool {
       method: string;
       path: string;
       headers: OutgoingHttpHeaders;
-      body: Buffer | null;
+      body: BodySource | null;
       signal?: AbortSignal;
       timeoutMs?: number;
     },
   ): Promise<IncomingMessage> {
+    const body = options.body?.open() ?? null;
+    if (options.body && !body) return Promise.reject(new Error('the request body can no longer be replayed'));
     return new Promise((resolve, reject) => {
       const r = httpRequest({
         createConnection: () => s as never,
@@ -172,7 +176,8 @@ export class TunnelHttpPool {
         reject(error);
       });
       r.once('timeout', () => r.destroy(new Error('request timeout')));
-      r.end(options.body ?? undefined);
+      if (body) sendBody(body, r, () => r.destroy(new Error('the request body was cut off')));
+      else r.end();
     });
   }
 
@@ -201,6 +206,18 @@ export class TunnelHttpPool {
     for (const list of this.#idle.values()) for (const s of list) s.destroy();
     this.#idle.clear();
   }
+}
+
+/**
+ * Streams a body into an upstream request with backpressure. A body that stops before its end (the client went
+ * away, a retry took it over) cancels the request: a half-sent request must not look complete.
+ */
+function sendBody(body: Readable, to: NodeJS.WritableStream, cancel: () => void): void {
+  body.once('close', () => {
+    if (!body.readableEnded) cancel();
+  });
+  body.on('error', () => {});
+  body.pipe(to);
 }
 
 /** An upstream response head and its body, whichever HTTP version carried it. */
@@ -291,8 +308,10 @@ export class Upstreams {
     for (const [k, v] of Object.entries(req.headers))
       if (v !== undefined && !H2_FORBIDDEN.has(k)) headers[k] = typeof v === 'number' ? String(v) : v;
     if (req.headers.te === 'trailers') headers.te = 'trailers';
-    const stream = session.request(headers, { endStream: req.body === null });
-    if (req.body) stream.end(req.body);
+    const body = req.body?.open() ?? null;
+    if (req.body && !body) throw new Error('the request body can no longer be replayed');
+    const stream = session.request(headers, { endStream: body === null });
+    if (body) sendBody(body, stream, () => stream.close(h2.NGHTTP2_CANCEL));
     let trailers: Record<string, string> | null = null;
     stream.once('trailers', (t: H2Headers) => {
       trailers = {};

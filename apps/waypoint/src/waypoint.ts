@@ -144,6 +144,7 @@ export async function startWaypoint(
     clock,
     rng,
     clusterId: options.clusterId,
+    maxRequestBufferBytes: options.maxRequestBufferBytes,
   });
 
   const server = createHboneServer({
