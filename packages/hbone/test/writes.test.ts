@@ -56,4 +56,34 @@ describe('tunnel writes', () => {
     again.end('again');
     expect((await second).toString()).toBe('again');
   });
+
+  it('apply to accepted (inbound) tunnels too', async () => {
+    const head = 'HTTP/1.1 200 \xe9t\xe9\r\n\r\n';
+    await using hb = await startLoopbackHbone({
+      handler: () => ({
+        action: 'accept',
+        onTunnel: async (tunnel) => {
+          for (let i = 0; i < 1_200; i++) {
+            await new Promise((resolve) => tunnel.write('', resolve));
+            await new Promise((resolve) => setImmediate(resolve));
+          }
+          tunnel.cork();
+          tunnel.write(head, 'latin1');
+          tunnel.write(Buffer.from('body'));
+          tunnel.uncork();
+          tunnel.end();
+        },
+      }),
+    });
+    const tunnel = await hb.pool.dial({
+      target: '127.40.0.1:9',
+      via: hb.via,
+      expectedIdentities: [hb.serverIdentity],
+    });
+    tunnel.end();
+    const got = await collect(tunnel);
+    expect(got.equals(Buffer.concat([Buffer.from(head, 'latin1'), Buffer.from('body')]))).toBe(true);
+    await within(tunnel.info.closed);
+    expect(tunnel.info.outcome).toBe('complete');
+  });
 });
