@@ -207,6 +207,11 @@ export function attachTunnel(record: TunnelRecord, stream: Http2Stream): HboneTu
   };
   const writev = s._writev;
   s._writev = function (chunks, cb) {
+    // The common case (non-empty Buffers only) passes through as it came.
+    if (chunks.every(({ chunk }) => typeof chunk !== 'string' && chunk.length > 0)) {
+      for (const { chunk } of chunks) record.bytesSent += chunk.length;
+      return writev.call(this, chunks, cb);
+    }
     const out: Array<{ chunk: Buffer; encoding: BufferEncoding }> & { allBuffers?: boolean } = [];
     for (const { chunk, encoding } of chunks) {
       const bytes = typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk;
