@@ -1,6 +1,6 @@
 // istiod's entry point: flags and environment, start, and the process lifecycle (signals, exit codes).
 import { CommanderError } from 'commander';
-import { MeshError } from '@mesh/core';
+import { MeshError, runProgram } from '@mesh/core';
 import manifest from '../package.json' with { type: 'json' };
 import { startIstiod } from './istiod.js';
 import { createLogger } from './log.js';
@@ -26,40 +26,10 @@ try {
 }
 
 const log = createLogger({ level: options.logLevel });
-/** Exits once the log is flushed (pino writes asynchronously), or after a second at most. */
-const exit = (code: number) => {
-  process.exitCode = code;
-  setTimeout(() => process.exit(code), 1_000).unref();
-  log.flush(() => process.exit(code));
-};
-let istiod: Awaited<ReturnType<typeof startIstiod>> | undefined;
-let stopping = false;
-const stop = (signal: string) => {
-  if (stopping) {
-    log.warn({ signal }, 'second signal: exiting now');
-    exit(1);
-    return;
-  }
-  stopping = true;
-  log.info({ signal }, 'signal received');
-  void (istiod?.close() ?? Promise.resolve()).then(
-    () => exit(0),
-    (error: unknown) => {
-      log.error({ err: error }, 'shutdown failed');
-      exit(1);
-    },
-  );
-};
-process.on('SIGTERM', () => stop('SIGTERM'));
-process.on('SIGINT', () => stop('SIGINT'));
-
-try {
-  istiod = await startIstiod(options, { log, version: manifest.version });
-  if (stopping) await istiod.close();
-} catch (error) {
-  log.fatal(
-    { err: error, code: error instanceof MeshError ? error.code : undefined },
-    error instanceof MeshError ? `${error.code}: ${error.message}` : 'istiod failed to start',
-  );
-  exit(1);
-}
+await runProgram({
+  name: 'istiod',
+  log,
+  flushLog: (done) => log.flush(done),
+  process,
+  start: () => startIstiod(options, { log, version: manifest.version }),
+});
