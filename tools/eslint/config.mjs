@@ -21,7 +21,8 @@ export const dependencyConstraints = [
   { sourceTag: 'scope:internal', onlyDependOnLibsWithTags: ['*'] },
 ];
 
-const testFiles = ['**/*.test.ts', '**/test/**/*.ts', '**/testing/**/*.ts'];
+// e2e/ holds the apps' end-to-end suites and their helpers: test code, so it may use internal tooling (@mesh/tools).
+const testFiles = ['**/*.test.ts', '**/test/**/*.ts', '**/testing/**/*.ts', '**/e2e/**/*.ts'];
 const toolingFiles = ['*.config.ts', '*.config.mjs', 'eslint.config.mjs'];
 
 /** Modules that do I/O or read ambient time; domain code gets these injected instead. */

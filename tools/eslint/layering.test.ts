@@ -101,6 +101,13 @@ describe('layering rules', () => {
       /no-restricted-properties/,
     ],
     ['no deep imports', 'packages/ca', 'src/x.ts', "import '@mesh/spiffe/src/index.js';", /no-restricted-imports/],
+    [
+      'app code never uses internal tooling',
+      'apps/istiod',
+      'src/x.ts',
+      "export { eventually } from '@mesh/tools/testing';",
+      /can only depend on libs tagged/,
+    ],
   ];
 
   for (const [title, project, file, code, rule] of violations) {
@@ -123,6 +130,7 @@ describe('layering rules', () => {
       "export { authzErrorCodes } from '@mesh/authz';\nexport * from '@mesh/api';",
     ],
     ['apps use runtime packages', 'apps/istiod', 'src/x.ts', "export { xdsErrorCodes } from '@mesh/xds';"],
+    ['e2e suites use internal tooling', 'apps/istiod', 'e2e/x.ts', "export { eventually } from '@mesh/tools/testing';"],
   ];
 
   for (const [title, project, file, code] of allowed) {
