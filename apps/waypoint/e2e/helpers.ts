@@ -1,38 +1,33 @@
 // Real-process helpers for the waypoint end-to-end suites: a throwaway PKI written to files, backend "pods" (a plain
 // Node HTTP server behind a real HBONE server, standing in for the destination's ztunnel), the built waypoint as a
 // child process, and an HBONE client that sends HTTP/1.1 requests through it.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { createServer as createHttp2Server } from 'node:http2';
 import { createServer as createNetServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createHboneServer, createHbonePool, type HbonePool, type HboneServer } from '@mesh/hbone';
 import { CertificateAuthority, readCacerts } from '@mesh/ca';
 import { createTestPki, type TestPki } from '@mesh/hbone/testing';
 import { X509Bundle, X509BundleSet } from '@mesh/spiffe';
+import * as testing from '@mesh/tools/testing';
+import type { JsonProcess, LogLine } from '@mesh/tools/testing';
 import { TunnelHttpPool } from '../src/upstream.js';
+
+// The generic pieces live in @mesh/tools/testing (shared with the istiod and ztunnel suites).
+export { eventually, tempDir, type JsonProcess, type LogLine } from '@mesh/tools/testing';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const bin = join(here, '..', 'bin', 'waypoint.mjs');
-export const istiodBin = join(here, '..', '..', 'istiod', 'bin', 'istiod.mjs');
-export const meshctlBin = join(here, '..', '..', 'meshctl', 'bin', 'meshctl.mjs');
+export const istiodBin = testing.istiodBin;
+export const meshctlBin = testing.meshctlBin;
 
 /** The port every backend pod's HBONE server listens on (one per pod IP, as ztunnel's 15008). */
 export const POD_HBONE_PORT = 27008;
 
 export function assertBuilt(...bins: string[]): void {
-  for (const b of [bin, ...bins])
-    if (!existsSync(join(dirname(b), '..', 'dist', 'main.js')))
-      throw new Error(`${b} is not built: run nx run-many -t build (test:e2e depends on build)`);
-}
-
-export async function tempDir(prefix: string): Promise<{ path: string } & AsyncDisposable> {
-  const path = await mkdtemp(join(tmpdir(), prefix));
-  return { path, [Symbol.asyncDispose]: () => rm(path, { recursive: true, force: true }) };
+  testing.assertBuilt(bin, ...bins);
 }
 
 export async function writeSvidFiles(pki: TestPki, dir: string, identity: string): Promise<void> {
@@ -125,83 +120,13 @@ export async function startPod(
   return Object.assign(pod, { close, [Symbol.asyncDispose]: close });
 }
 
-export type LogLine = Record<string, unknown> & { level: string; msg: string };
-
-export interface JsonProcess extends AsyncDisposable {
-  readonly child: ChildProcess;
-  readonly lines: LogLine[];
-  waitForLog(match: (line: LogLine) => boolean, what: string, timeoutMs?: number): Promise<LogLine>;
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
-}
-
 /** Spawns a program that logs JSON lines on stdout; resolves once `ready` logged. */
-export async function spawnJsonProcess(
+export function spawnJsonProcess(
   args: string[],
   ready: string,
   env?: Record<string, string>,
 ): Promise<JsonProcess & { ready: LogLine }> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  const lines: LogLine[] = [];
-  const waiters = new Set<(line: LogLine) => void>();
-  let stderr = '';
-  let buffer = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    buffer += chunk;
-    for (let i = buffer.indexOf('\n'); i >= 0; i = buffer.indexOf('\n')) {
-      const text = buffer.slice(0, i);
-      buffer = buffer.slice(i + 1);
-      try {
-        const line = JSON.parse(text) as LogLine;
-        lines.push(line);
-        for (const w of [...waiters]) w(line);
-      } catch {
-        stderr += `${text}\n`;
-      }
-    }
-  });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const waitForLog = (match: (line: LogLine) => boolean, what: string, timeoutMs = 15_000) => {
-    const found = lines.find(match);
-    if (found) return Promise.resolve(found);
-    return new Promise<LogLine>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        waiters.delete(check);
-        reject(
-          new Error(
-            `timed out waiting for ${what}; stderr: ${stderr.slice(-2000)}; log: ${JSON.stringify(lines.slice(-10))}`,
-          ),
-        );
-      }, timeoutMs);
-      const check = (line: LogLine) => {
-        if (!match(line)) return;
-        clearTimeout(timer);
-        waiters.delete(check);
-        resolve(line);
-      };
-      waiters.add(check);
-      void exited.then((code) => {
-        if (!waiters.has(check)) return;
-        clearTimeout(timer);
-        waiters.delete(check);
-        reject(
-          new Error(
-            `${args[0]} exited (${code}) before ${what}: ${stderr.slice(-2000)} ${JSON.stringify(lines.slice(-5))}`,
-          ),
-        );
-      });
-    });
-  };
-  const readyLine = await waitForLog((l) => l.msg === ready, ready, 30_000);
-  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
-    if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-    child.kill(signal);
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    const code = await exited;
-    clearTimeout(timer);
-    return code;
-  };
-  return { child, lines, waitForLog, stop, ready: readyLine, [Symbol.asyncDispose]: async () => void (await stop()) };
+  return testing.spawnJsonProcess({ args, ready, env });
 }
 
 export interface WaypointProcess extends JsonProcess {
@@ -248,52 +173,16 @@ export async function startWaypointProcess(options: {
 }
 
 /** The built istiod on loopback (explicit free ports, never Istio's defaults), from a config directory. */
-export async function startIstiod(options: {
+export function startIstiod(options: {
   configDir: string;
   caDir: string;
 }): Promise<JsonProcess & { ports: { grpc: number; secureGrpc: number; monitoring: number } }> {
-  const p = await spawnJsonProcess(
-    [
-      istiodBin,
-      '--config-dir',
-      options.configDir,
-      '--ca-dir',
-      options.caDir,
-      '--grpc-addr',
-      '127.0.0.1:0',
-      '--secure-grpc-addr',
-      '127.0.0.1:0',
-      '--monitoring-addr',
-      '127.0.0.1:0',
-      '--config-debounce',
-      '50ms',
-    ],
-    'istiod ready',
-  );
-  return {
-    ...p,
-    ports: {
-      grpc: p.ready.grpc as number,
-      secureGrpc: p.ready.secureGrpc as number,
-      monitoring: p.ready.monitoring as number,
-    },
-  };
+  return testing.startIstiod({ ...options, bin: istiodBin });
 }
 
 /** Runs the built meshctl; resolves with its exit code and output. */
 export function meshctl(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [meshctlBin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return testing.runNode([meshctlBin, ...args]);
 }
 
 export interface Reply {
@@ -351,26 +240,6 @@ export class MeshClient implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     this.#http.close();
     await this.pool.destroy();
-  }
-}
-
-/** Polls `check` until it returns a value other than undefined. */
-export async function eventually<T>(
-  check: () => T | undefined | Promise<T | undefined>,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
   }
 }
 

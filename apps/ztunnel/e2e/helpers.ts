@@ -2,23 +2,23 @@
 // and ztunnels) on loopback addresses in 127.10.0.0/16 and 127.11.0.0/16, curl through the pods' SOCKS5 ports, and
 // sample apps (HTTP servers on pod IPs that answer with their name and the client address they see).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as testing from '@mesh/tools/testing';
+import type { LogLine } from '@mesh/tools/testing';
 
-const apps = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const meshctlBin = join(apps, 'meshctl', 'bin', 'meshctl.mjs');
+// The generic pieces live in @mesh/tools/testing (shared with the istiod and waypoint suites).
+export { eventually, type LogLine } from '@mesh/tools/testing';
+
+export const meshctlBin = testing.meshctlBin;
+const ztunnelBin = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'ztunnel.mjs');
 
 export function assertBuilt(): void {
-  for (const app of ['meshctl', 'istiod', 'ztunnel'])
-    if (!existsSync(join(apps, app, 'dist', 'main.js')))
-      throw new Error(`apps/${app} is not built: run nx run-many -t build (test:e2e depends on build)`);
+  testing.assertBuilt(meshctlBin, testing.istiodBin, ztunnelBin);
 }
-
-export type LogLine = Record<string, unknown> & { level: string; msg: string };
 
 export interface Mesh extends AsyncDisposable {
   readonly dir: string;
@@ -70,14 +70,7 @@ export async function startMesh(options: {
       reject(new Error(`meshctl up exited (${code}) before ready: ${out}`));
     });
   });
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-    child.kill('SIGINT');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    const code = await exited;
-    clearTimeout(timer);
-    return code;
-  };
+  const stop = () => testing.stopChild(child, exited, 'SIGINT', 30_000);
   return {
     dir,
     configDir,
@@ -156,26 +149,6 @@ export function curl(
         resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
-}
-
-/** Polls `check` until it returns a value other than undefined, for at most `timeoutMs`. */
-export async function eventually<T>(
-  check: () => T | undefined | Promise<T | undefined>,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 export async function get(url: string): Promise<{ status: number; text: string }> {
