@@ -11,4 +11,11 @@ export {
 export { abortable, abortError, anySignal, deadline, sleep, throwIfAborted, type Deadline } from './signals.js';
 export { ManualClock, systemClock, type Clock } from './clock.js';
 export { seededRng, systemRng, type Rng } from './random.js';
-export { runProgram, type ProgramLogger, type ProgramProcess, type RunProgramOptions } from './program.js';
+export {
+  readProgramOptions,
+  runProgram,
+  type ProgramLogger,
+  type ProgramProcess,
+  type ReadProgramOptions,
+  type RunProgramOptions,
+} from './program.js';

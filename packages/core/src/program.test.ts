@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CoreError } from './errors.js';
-import { runProgram, type ProgramLogger } from './program.js';
+import { readProgramOptions, runProgram, type ProgramLogger } from './program.js';
 
 /** A fake process, a log that records lines, and a flush that completes only when told to. */
 function harness() {
@@ -181,5 +181,65 @@ describe('runProgram', () => {
         message: 'ERR_CORE_TIMEOUT: took too long',
       },
     ]);
+  });
+});
+
+describe('readProgramOptions', () => {
+  /** A process whose exit throws (as the real one never returns), recording the code and stderr. */
+  function fakeProcess() {
+    const out = { stderr: '', exit: undefined as number | undefined };
+    const process = {
+      stderr: { write: (text: string) => void (out.stderr += text) },
+      exit: (code: number): never => {
+        out.exit = code;
+        throw new Error(`exit ${code}`);
+      },
+    };
+    return { out, process };
+  }
+  const usage = new Error('unknown option');
+  const help = new Error('help shown');
+  const usageExitCode = (error: unknown) => (error === help ? 0 : error === usage ? 2 : undefined);
+
+  it('returns the parsed flags and the options', () => {
+    const { process } = fakeProcess();
+    expect(
+      readProgramOptions({ parse: () => ({ port: '80' }), usageExitCode, resolve: (raw) => Number(raw.port), process }),
+    ).toEqual({ raw: { port: '80' }, options: 80 });
+  });
+
+  it("exits with the parser's code, and rethrows what the parser does not know", () => {
+    for (const [error, code] of [
+      [help, 0],
+      [usage, 2],
+    ] as const) {
+      const { out, process } = fakeProcess();
+      const parse = () => {
+        throw error;
+      };
+      expect(() => readProgramOptions({ parse, usageExitCode, resolve: () => 1, process })).toThrow(`exit ${code}`);
+      expect(out).toEqual({ stderr: '', exit: code });
+    }
+    const { out, process } = fakeProcess();
+    const bug = new TypeError('bug');
+    const parse = () => {
+      throw bug;
+    };
+    expect(() => readProgramOptions({ parse, usageExitCode, resolve: () => 1, process })).toThrow(bug);
+    expect(out.exit).toBeUndefined();
+  });
+
+  it('prints why a value is invalid (with the code of a MeshError) and exits 2', () => {
+    for (const [error, printed] of [
+      [new CoreError('ERR_CORE_TIMEOUT', '--wait: too long'), 'ERR_CORE_TIMEOUT: --wait: too long\n'],
+      [new RangeError('--port: out of range'), '--port: out of range\n'],
+    ] as const) {
+      const { out, process } = fakeProcess();
+      const resolve = () => {
+        throw error;
+      };
+      expect(() => readProgramOptions({ parse: () => ({}), usageExitCode, resolve, process })).toThrow('exit 2');
+      expect(out).toEqual({ stderr: printed, exit: 2 });
+    }
   });
 });

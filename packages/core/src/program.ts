@@ -1,6 +1,7 @@
-// The process lifecycle every long-running mesh program shares: start, stop on SIGTERM/SIGINT, exit now on a second
-// signal, exit 1 with a fatal log line when start fails, and exit only once the log is flushed. The process, the log
-// and its flush are injected so this stays free of I/O and testable without signals.
+// The process lifecycle every long-running mesh program shares: flags to options (exit 0 for help, 2 for bad flags),
+// start, stop on SIGTERM/SIGINT, exit now on a second signal, exit 1 with a fatal log line when start fails, and exit
+// only once the log is flushed. The process, the flag parser, the log and its flush are injected so this stays free
+// of I/O and testable without signals.
 import { MeshError } from './errors.js';
 
 /** The slice of a logger (pino's shape) the lifecycle writes to. */
@@ -16,6 +17,42 @@ export interface ProgramProcess {
   on(signal: 'SIGTERM' | 'SIGINT', listener: () => void): unknown;
   exit(code: number): void;
   exitCode?: number | string | null | undefined;
+}
+
+export interface ReadProgramOptions<Raw, Options> {
+  /** Parses the command line; throws on usage errors, on --help and on --version. */
+  parse(): Raw;
+  /** The exit code for an error `parse` threw (0 after help or version, 2 for usage); undefined rethrows it. */
+  usageExitCode(error: unknown): number | undefined;
+  /** Turns parsed flags into options; throws when a value is invalid. */
+  resolve(raw: Raw): Options;
+  process: { exit(code: number): never; stderr: { write(text: string): unknown } };
+}
+
+/**
+ * Flags to options, exiting as a command-line program should: with `usageExitCode` when parsing fails (the parser
+ * has printed why), and with 2 after printing `CODE: message` (or the message) when a value is invalid.
+ */
+export function readProgramOptions<Raw, Options>(
+  hooks: ReadProgramOptions<Raw, Options>,
+): {
+  raw: Raw;
+  options: Options;
+} {
+  let raw: Raw;
+  try {
+    raw = hooks.parse();
+  } catch (error) {
+    const code = hooks.usageExitCode(error);
+    if (code !== undefined) hooks.process.exit(code);
+    throw error;
+  }
+  try {
+    return { raw, options: hooks.resolve(raw) };
+  } catch (error) {
+    hooks.process.stderr.write(`${error instanceof MeshError ? `${error.code}: ` : ''}${(error as Error).message}\n`);
+    return hooks.process.exit(2);
+  }
 }
 
 export interface RunProgramOptions {
