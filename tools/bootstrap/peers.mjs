@@ -41,6 +41,11 @@ export const peers = [
     check: ['stunnel4', '-version'],
     usedBy: 'bench/hbone: the stunnel mTLS pair measured side by side',
   },
+  {
+    package: 'nginx-light',
+    check: ['/usr/sbin/nginx', '-v'],
+    usedBy: 'bench/waypoint: nginx as the plain HTTP reverse proxy measured side by side with the waypoint',
+  },
 ];
 
 export const peerPackages = [...new Set(peers.map((p) => p.package))];

@@ -15,6 +15,11 @@ export const errorCodes = defineErrorCatalog({
       '`meshctl up` could not start the local mesh: istiod or a ztunnel exited or was not ready in time, or a program was not found.',
     fix: 'Read the log named in the message (under the state directory, logs/); run `npm run setup` if a program is not built; move istiod with --secure-grpc-addr etc. if its ports are taken.',
   },
+  ERR_MESHCTL_INVALID_ARGUMENT: {
+    summary:
+      'An argument names something that is not in the config or conflicts with it (a waypoint that does not exist, or one that already exists without --overwrite).',
+    fix: 'Check the names against `meshctl waypoint list`, or pass --overwrite to replace an existing waypoint.',
+  },
 });
 
 export type MeshctlErrorCode = keyof typeof errorCodes;

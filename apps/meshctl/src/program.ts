@@ -11,6 +11,7 @@ import { registerSpiffe } from './commands/spiffe.js';
 import { registerToken } from './commands/token.js';
 import { registerUp } from './commands/up.js';
 import { registerVersion } from './commands/version.js';
+import { registerWaypoint } from './commands/waypoint.js';
 import { ExitCode, type CommandIO } from './io.js';
 
 export function createProgram(io: CommandIO): Command {
@@ -28,6 +29,7 @@ export function createProgram(io: CommandIO): Command {
   registerHbone(program, io);
   registerToken(program, io);
   registerUp(program, io);
+  registerWaypoint(program, io);
   const configure = (command: Command) => {
     command.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
     command.commands.forEach(configure);

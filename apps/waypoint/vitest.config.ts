@@ -1,0 +1,3 @@
+import { meshProject } from '../../tools/vitest.shared.ts';
+
+export default meshProject(import.meta.url);
