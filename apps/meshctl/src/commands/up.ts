@@ -3,7 +3,7 @@
 // prints progress, then a table of nodes/pods/identities and a line with `mesh ready`, and runs until SIGINT/SIGTERM.
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
 import { stringify } from 'yaml';
@@ -21,6 +21,7 @@ import {
   type UpAddresses,
   type UpPaths,
 } from '../up/plan.js';
+import { defaultStateDir, removeUpState, writeUpState } from '../up/state.js';
 import { Supervisor, type ProcessStatus } from '../up/supervisor.js';
 
 interface UpFlags {
@@ -96,7 +97,7 @@ async function runUp(flags: UpFlags, io: CommandIO): Promise<void> {
   const configDir = resolve(flags.config);
   if (!existsSync(configDir) || !statSync(configDir).isDirectory())
     throw new MeshctlError('ERR_MESHCTL_READ_FAILED', `--config ${flags.config} is not a directory`);
-  const stateDir = resolve(flags.stateDir ?? join(dirname(configDir), '.mesh', basename(configDir)));
+  const stateDir = resolve(flags.stateDir ?? defaultStateDir(configDir));
   // Progress goes to stderr when stdout carries the JSON summary.
   const say = flags.output === 'json' ? io.stderr : io.stdout;
   const paths: UpPaths = {
@@ -179,8 +180,20 @@ async function runUp(flags: UpFlags, io: CommandIO): Promise<void> {
   });
   const specs = (p: MeshPlan) => defaultProviders.flatMap((provider) => provider(p, paths, addr, options));
 
+  const publish = () =>
+    writeUpState(stateDir, {
+      pid: process.pid,
+      configDir,
+      waypoints: plan.waypoints.map((w) => ({
+        namespace: w.namespace,
+        name: w.name,
+        address: `${w.ip}:15008`,
+        admin: `http://${w.ip}:15000`,
+      })),
+    }).catch((error: Error) => say(`  warning: cannot write the mesh state: ${error.message}\n`));
   const stop = async () => {
     say('stopping: waypoints and ztunnels drain, then istiod\n');
+    await removeUpState(stateDir).catch(() => {});
     await supervisor.close();
   };
   try {
@@ -201,6 +214,7 @@ async function runUp(flags: UpFlags, io: CommandIO): Promise<void> {
     });
   }
   ready = true;
+  await publish();
   const summary = summarize(plan, supervisor.status(), addr, stateDir);
   if (flags.output === 'json') io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
   else {
@@ -256,6 +270,7 @@ async function runUp(flags: UpFlags, io: CommandIO): Promise<void> {
         plan = p;
         await writeTokens(plan);
         await writeGenerated();
+        await publish();
         await supervisor.reconcile(specs(plan));
       } catch (error) {
         say(`  warning: ${(error as Error).message}\n`);
