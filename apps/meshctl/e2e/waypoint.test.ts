@@ -1,9 +1,11 @@
 // Waypoints in the local mesh, end to end: `meshctl up` runs istiod, two ztunnels and the waypoint of a Gateway of
 // class istio-waypoint; curl goes through the client pod's SOCKS5 port → ztunnel → waypoint → ztunnel → backend pods
 // (plain HTTP servers on their pod IPs that count their hits). Covers the L7 behaviours issue 11 lists (splits,
-// header routing, faults, retries, L7 DENY, live edits, waypoint restart, a waypoint that is down reported loudly).
+// header routing, faults, retries, a per-try timeout, L7 DENY, a JWT-gated path, live edits, waypoint restart, a
+// waypoint that is down reported loudly).
 // Addresses in 127.30.0.0/16, istiod on 28010-28014.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
@@ -139,6 +141,9 @@ spec:
   - match: [{uri: {prefix: /once}}]
     retries: {attempts: 0}
     route: [{destination: {host: web, subset: v1}}]
+  - match: [{uri: {prefix: /pertry}}]
+    retries: {attempts: 1, perTryTimeout: 200ms, retryOn: 5xx}
+    route: [{destination: {host: web, subset: v1}}]
   - headers: {response: {set: {x-config: "${gen}"}}}
     route:
     - {destination: {host: web, subset: v1}, weight: ${split.v1}}
@@ -184,6 +189,33 @@ spec:
   action: ALLOW
   rules: [{to: [{operation: {methods: [GET]}}]}]
 `;
+
+const jwtKeys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const JWT_POLICY = `
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt, namespace: shop}
+spec:
+  targetRefs: [{kind: Service, group: "", name: web}]
+  jwtRules:
+  - issuer: https://issuer.test
+    jwks: '${JSON.stringify({ keys: [{ ...jwtKeys.publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'ES256', use: 'sig' }] })}'
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: secure-needs-jwt, namespace: shop}
+spec:
+  targetRefs: [{kind: Service, group: "", name: web}]
+  action: DENY
+  rules: [{from: [{source: {notRequestPrincipals: ["*"]}}], to: [{operation: {paths: ["/secure/*"]}}]}]
+`;
+
+/** An ES256 JWT for the test issuer (signed with `key`: the issuer's, or another to forge one). */
+function jwt(claims: Record<string, unknown>, key: KeyObject = jwtKeys.privateKey): string {
+  const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const head = `${enc({ alg: 'ES256', kid: 'k1', typ: 'JWT' })}.${enc(claims)}`;
+  return `${head}.${sign('sha256', Buffer.from(head), { key, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
+}
 
 interface Curl {
   code: number;
@@ -241,6 +273,11 @@ function backend(name: string, ip: string) {
     const path = (req.url ?? '/').split('?')[0]!;
     const n = (hits.get(path) ?? 0) + 1;
     hits.set(path, n);
+    if (path.startsWith('/pertry/') && n === 1) {
+      // The first try hangs past the per-try timeout; the retry gets an answer.
+      setTimeout(() => res.end(`${name} (late)\n`), 3_000);
+      return;
+    }
     if ((path.startsWith('/flaky/') || path.startsWith('/once/')) && n <= 2) {
       res.statusCode = 503;
       res.end(`${name} unavailable\n`);
@@ -282,6 +319,7 @@ describe('waypoints in the local mesh (meshctl up, real processes, curl through 
     await writeFile(join(config, 'world.yaml'), WORLD);
     await writeFile(join(config, 'web-vs.yaml'), virtualService('gen-1', { v1: 90, v2: 10 }));
     await writeFile(join(config, 'api-route.yaml'), HTTP_ROUTE);
+    await writeFile(join(config, 'jwt.yaml'), JWT_POLICY);
     await v1.listen();
     await v2.listen();
     up = spawn(process.execPath, [bin, 'up', '--config', config, '--state-dir', state, ...ADDR], {
@@ -375,6 +413,25 @@ describe('waypoints in the local mesh (meshctl up, real processes, curl through 
     const once = await get(`${WEB}/once/1`);
     expect(once.status).toBe(503);
     expect(v1.hits.get('/once/1')).toBe(1);
+  }, 60_000);
+
+  it('times out a hung try (per-try timeout) and retries it', async () => {
+    const r = await get(`${WEB}/pertry/1`);
+    expect([r.status, r.body]).toEqual([200, 'web-v1\n']);
+    expect(v1.hits.get('/pertry/1')).toBe(2);
+  }, 60_000);
+
+  it('gates a path on a JWT: none → 403, valid → 200, forged → 401', async () => {
+    const exp = Math.floor(Date.now() / 1000) + 600;
+    const good = jwt({ iss: 'https://issuer.test', sub: 'ana', exp });
+    const forged = jwt(
+      { iss: 'https://issuer.test', sub: 'ana', exp },
+      generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey,
+    );
+    expect((await get(`${WEB}/secure/a`)).status).toBe(403);
+    expect((await get(`${WEB}/secure/a`, [`authorization: Bearer ${good}`])).status).toBe(200);
+    expect((await get(`${WEB}/secure/a`, [`authorization: Bearer ${forged}`])).status).toBe(401);
+    expect((await get(`${WEB}/open`)).status).toBe(200);
   }, 60_000);
 
   it('follows an edited VirtualService file live', async () => {
