@@ -361,6 +361,25 @@ describe('waypoints in the local mesh (meshctl up, real processes, curl through 
     expect(Math.abs(pct(seen, 'web-v2') - 10)).toBeLessThanOrEqual(3);
   }, 120_000);
 
+  it("reaches the pods over HBONE with the waypoint's identity, from the waypoint's address", async () => {
+    // ztunnel logs a connection when it closes: the waypoint closes idle upstream tunnels after a few seconds.
+    expect((await get(`${WEB}/hop`, ['end-user: jason'])).status).toBe(200);
+    const line = await until(async () => {
+      const log = await readFile(join(state, 'logs', 'ztunnel-node-b.log'), 'utf8');
+      return log
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, string>)
+        .find((l) => l.direction === 'inbound' && l['src.identity'] === 'spiffe://cluster.local/ns/shop/sa/waypoint');
+    }, 'an inbound connection from the waypoint on node-b');
+    expect(line).toMatchObject({
+      'src.workload': 'waypoint-waypoint',
+      'dst.workload': 'web-v2',
+      'dst.identity': 'spiffe://cluster.local/ns/shop/sa/web',
+    });
+    expect(line['src.addr']).toMatch(new RegExp(`^${WAYPOINT_IP.replace(/\./g, '\\.')}:`));
+  }, 60_000);
+
   it('splits an HTTPRoute 90/10 over 1,000 requests within ±3 percentage points', async () => {
     await until(async () => /x-config: route/i.test((await get(`${API}/probe`)).head), 'the HTTPRoute');
     const seen = await counts(`${API}/split`, 1000);
