@@ -476,6 +476,9 @@ describe('waypoints in the local mesh (meshctl up, real processes, curl through 
     await new Promise<void>((r) => squatter!.listen(15008, BROKEN_IP, r));
     await writeFile(join(config, 'broken.yaml'), BROKEN);
     await until(() => /waypoint\/shop\/broken\s+exited/.test(out), 'the broken waypoint failing');
+    expect(out).toMatch(
+      /waypoint\/shop\/broken\s+exited \(1\); restarting \(until it is back, ztunnels refuse its traffic/,
+    );
     // Refused, not sent around the waypoint to the pods (which would answer 200).
     const r = await until(async () => {
       const x = await get(`${LOCKED}/secret`);

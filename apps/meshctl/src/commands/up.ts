@@ -174,7 +174,13 @@ async function runUp(flags: UpFlags, io: CommandIO): Promise<void> {
     if (s.state === 'starting') say(`  ${s.name.padEnd(22)} starting${s.restarts ? ` (restart ${s.restarts})` : ''}\n`);
     else if (s.state === 'ready') say(`  ${s.name.padEnd(22)} ready${s.pid ? ` (pid ${s.pid})` : ''}\n`);
     else if (s.state === 'restarting')
-      say(`  ${s.name.padEnd(22)} exited (${s.lastExit?.signal ?? s.lastExit?.code}); restarting\n`);
+      say(
+        `  ${s.name.padEnd(22)} exited (${s.lastExit?.signal ?? s.lastExit?.code}); restarting${
+          s.name.startsWith('waypoint/')
+            ? ` (until it is back, ztunnels refuse its traffic, never bypass it; log: ${paths.logFile(s.name)})`
+            : ''
+        }\n`,
+      );
     else if (s.state === 'stopped' && ready) say(`  ${s.name.padEnd(22)} stopped\n`);
     if (s.name.startsWith('waypoint/')) void writeGenerated();
   });
