@@ -217,6 +217,25 @@ function jwt(claims: Record<string, unknown>, key: KeyObject = jwtKeys.privateKe
   return `${head}.${sign('sha256', Buffer.from(head), { key, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
 }
 
+const EXTRA_URL = 'http://127.30.2.13';
+const EXTRA = `
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: extra, namespace: shop}
+spec:
+  gatewayClassName: istio-waypoint
+  addresses: [{type: IPAddress, value: 127.30.3.3}]
+  listeners: [{name: mesh, port: 15008, protocol: HBONE}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: extra-svc, namespace: shop, labels: {istio.io/use-waypoint: extra}}
+spec:
+  selector: {app: web}
+  clusterIP: 127.30.2.13
+  ports: [{name: http, port: 80, targetPort: 8080}]
+`;
+
 interface Curl {
   code: number;
   stdout: string;
@@ -459,6 +478,22 @@ describe('waypoints in the local mesh (meshctl up, real processes, curl through 
     const seen = await counts(`${WEB}/live`, 50);
     expect(seen.get('web-v2')).toBe(50);
   }, 60_000);
+
+  it('starts a waypoint for a Gateway added live and stops it when the Gateway goes', async () => {
+    await writeFile(join(config, 'extra.yaml'), EXTRA);
+    await until(() => /waypoint\/shop\/extra\s+ready/.test(out), 'the new waypoint', 45_000);
+    const r = await until(async () => {
+      const x = await get(`${EXTRA_URL}/via-extra`);
+      return x.status === 200 ? x : undefined;
+    }, 'traffic through the new waypoint');
+    expect(r.body).toMatch(/^web-v[12]\n$/);
+    await until(async () => {
+      const log = await readFile(join(state, 'logs', 'waypoint-shop-extra.log'), 'utf8').catch(() => '');
+      return log.includes('"path":"/via-extra"');
+    }, "the new waypoint's access log");
+    await rm(join(config, 'extra.yaml'));
+    await until(() => /waypoint\/shop\/extra\s+stopped/.test(out), 'the new waypoint stopped');
+  }, 90_000);
 
   it('restarts a waypoint that dies, and traffic recovers', async () => {
     const pid = Number(/waypoint\/shop\/waypoint\s+ready \(pid (\d+)\)/.exec(out)?.[1]);

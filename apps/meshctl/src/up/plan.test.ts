@@ -140,6 +140,16 @@ spec: {containers: [{name: s}]}
 status: {podIP: ${allocated}}
 `;
     expect(planMesh(loadText(squatter).objects).waypoints[0]!.ip).not.toBe(allocated);
+    // A Service named like the Gateway is taken for the waypoint's own: said loudly.
+    const clash = `${gateway('shop', 'waypoint')}---
+apiVersion: v1
+kind: Service
+metadata: {name: waypoint, namespace: shop}
+spec: {selector: {app: web}, ports: [{port: 80}]}
+`;
+    expect(planMesh(loadText(clash).objects).warnings).toEqual([
+      expect.stringMatching(/^Service shop\/waypoint has the name of waypoint Gateway shop\/waypoint/),
+    ]);
   });
 
   it('makes a tier-2 waypoint process per Gateway, with its own token, listening on its address', () => {

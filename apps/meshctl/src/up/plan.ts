@@ -99,6 +99,16 @@ function planWaypoints(objects: readonly ConfigObject[], taken: string[], warnin
     .map((g) => ({ namespace: g.metadata.namespace ?? 'default', name: g.metadata.name, gateway: g }))
     .sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
   const used = new Set(taken);
+  const services = new Set(
+    objects
+      .filter((o) => o.resource.kind === 'Service')
+      .map((o) => `${o.resource.metadata?.namespace ?? 'default'}/${o.resource.metadata?.name}`),
+  );
+  for (const g of gateways)
+    if (services.has(`${g.namespace}/${g.name}`))
+      warnings.push(
+        `Service ${g.namespace}/${g.name} has the name of waypoint Gateway ${g.namespace}/${g.name}: the mesh takes it for the waypoint's own Service (what Istio's deployment controller creates), so nothing it serves goes through a waypoint; rename it`,
+      );
   const out: MeshWaypoint[] = [];
   const pending: typeof gateways = [];
   // Explicit addresses first, so an allocated one never takes an address a Gateway asks for.
