@@ -111,6 +111,7 @@ describe('waypoints in the plan', () => {
     gateway('shop', 'waypoint'),
     gateway('shop', 'asked', '\n  addresses: [{type: IPAddress, value: 127.12.9.9}]'),
     gateway('shop', 'given', '\nstatus: {addresses: [{value: 127.12.9.8}]}'),
+    gateway('shop', 'manual', '\n  addresses: [{type: Hostname, value: manual.shop.svc.cluster.local}]'),
     `
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
@@ -119,7 +120,7 @@ spec: {gatewayClassName: istio, listeners: [{name: http, port: 80, protocol: HTT
 `,
   ].join('---\n');
 
-  it('runs one waypoint per istio-waypoint Gateway: status address, then spec address, else a stable allocated one', () => {
+  it('runs one waypoint per istio-waypoint Gateway (not manually deployed ones): status address, then spec address, else a stable allocated one', () => {
     const plan = planMesh(loadText(`${CONFIG}---\n${WAYPOINTS}`).objects);
     expect(plan.waypoints.map((w) => [`${w.namespace}/${w.name}`, w.addressFrom])).toEqual([
       ['shop/asked', 'spec'],

@@ -86,7 +86,8 @@ function fnv1a(text: string): number {
 }
 
 /**
- * One waypoint per Gateway of class istio-waypoint. Its address: an IPAddress in 127.0.0.0/8 from the Gateway's
+ * One waypoint per Gateway of class istio-waypoint, except manually deployed ones (a Hostname in spec.addresses).
+ * Its address: an IPAddress in 127.0.0.0/8 from the Gateway's
  * `status.addresses`, else from `spec.addresses` (the Gateway API's way to ask for one), else allocated in
  * 127.255.0.0/16 from a hash of `<namespace>/<name>` (stable across restarts and unaffected by other Gateways),
  * probing past addresses a node, pod or other waypoint already has.
@@ -96,6 +97,9 @@ function planWaypoints(objects: readonly ConfigObject[], taken: string[], warnin
     .filter((o) => o.resource.kind === 'Gateway')
     .map((o) => o.resource as Gateway)
     .filter((g) => g.spec?.gatewayClassName === WAYPOINT_CLASS)
+    // A Hostname in spec.addresses is Istio's manual deployment (the Gateway names a Service someone else runs):
+    // the deployment controller, here meshctl up, leaves it alone.
+    .filter((g) => !g.spec.addresses?.some((a) => a.type === 'Hostname'))
     .map((g) => ({ namespace: g.metadata.namespace ?? 'default', name: g.metadata.name, gateway: g }))
     .sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
   const used = new Set(taken);
