@@ -2,7 +2,7 @@
 // and by the frontend sample app. One HTTP/1.1 GET per connection, with Connection: close.
 import { connect } from 'node:net';
 
-/** GET `url` through the SOCKS5 proxy at `socks` (host:port); resolves with the status and body. */
+/** GET `url` through the SOCKS5 proxy at `socks` (host:port); resolves with the status, response head and body. */
 export function socksGet(socks, url, { timeoutMs = 5_000 } = {}) {
   const target = new URL(url);
   const [proxyHost, proxyPort] = socks.split(':');
@@ -37,8 +37,9 @@ export function socksGet(socks, url, { timeoutMs = 5_000 } = {}) {
       const http = data.subarray(2 + 10).toString('utf8');
       const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(http)?.[1] ?? 0);
       if (!status) return reject(new Error('the connection closed without an HTTP answer'));
+      const headers = http.slice(0, http.indexOf('\r\n\r\n'));
       const body = http.slice(http.indexOf('\r\n\r\n') + 4);
-      resolve({ status, body: /transfer-encoding: chunked/i.test(http) ? dechunk(body) : body });
+      resolve({ status, headers, body: /transfer-encoding: chunked/i.test(headers) ? dechunk(body) : body });
     });
   });
 }

@@ -2,7 +2,8 @@
 // The README's main job: the local mesh with sample apps and a scripted tour. Starts the sample apps on their pod
 // IPs, runs `meshctl up` on a copy of config/ (so edits during the demo never touch the repository), then shows
 // requests through SOCKS5, mTLS identities from the access logs, an L4 DENY policy applied and removed live, and where
-// to look. Leaves the mesh running until Ctrl-C; with CI=true or --exit it stops after the tour and exits 0 only if
+// to look; then a waypoint (the L7 proxy) in front of the backend: a 90/10 canary split and a fault written to the
+// config directory and removed live. Leaves the mesh running until Ctrl-C; with CI=true or --exit it stops after the tour and exits 0 only if
 // every step behaved as shown.
 import { spawn, spawnSync } from 'node:child_process';
 import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -21,6 +22,23 @@ const hasCurl = spawnSync('curl', ['--version']).status === 0;
 const SLEEP = '127.0.1.30:15080';
 const FRONTEND = 'http://127.0.2.20/';
 const BACKEND = 'http://127.0.2.10/';
+const BACKEND_L7 = 'http://127.0.2.30/';
+const CANARY_REQUESTS = 1000;
+/** The canary: 90% to backend-v1, 10% to backend-v2; the response header tells the tour which version is live. */
+const virtualService = (extra = '') => `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: backend-l7, namespace: demo}
+spec:
+  hosts: [backend-l7]
+  http:
+  - headers: {response: {set: {x-route: canary-90-10}}}${extra}
+    route:
+    - {destination: {host: backend-l7, subset: v1}, weight: 90}
+    - {destination: {host: backend-l7, subset: v2}, weight: 10}
+`;
+const CANARY = virtualService();
+const FAULT = virtualService(`
+    fault: {abort: {percentage: {value: 100}, httpStatus: 503}}`);
 const NODES = { 'node-a': '127.0.3.1', 'node-b': '127.0.3.2' };
 const DENY = `apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
@@ -58,18 +76,43 @@ function start(name, args, { quiet = false } = {}) {
 /** One GET through a pod's SOCKS5 port: curl when present (the command is shown), else the Node SOCKS5 client. */
 async function get(socks, url) {
   if (hasCurl) {
-    const r = spawnSync('curl', ['-sS', '--max-time', '5', '-w', '\n%{http_code}', '--socks5', socks, url], {
+    const r = spawnSync('curl', ['-sS', '--max-time', '5', '-D', '-', '-w', '\n%{http_code}', '--socks5', socks, url], {
       encoding: 'utf8',
     });
     const lines = r.stdout.trimEnd().split('\n');
     const status = Number(lines.pop());
-    return { status, body: lines.join('\n'), error: r.status === 0 ? undefined : r.stderr.trim() };
+    const text = lines.join('\n');
+    const split = text.indexOf('\r\n\r\n');
+    return {
+      status,
+      headers: split >= 0 ? text.slice(0, split) : '',
+      body: split >= 0 ? text.slice(split + 4) : text,
+      error: r.status === 0 ? undefined : r.stderr.trim(),
+    };
   }
   try {
     return await socksGet(socks, url);
   } catch (error) {
-    return { status: 0, body: '', error: error.message };
+    return { status: 0, headers: '', body: '', error: error.message };
   }
+}
+
+/** `n` GETs: with curl, one process on kept-alive connections (URL globbing); the answers' bodies, counted. */
+async function getMany(socks, url, n) {
+  const seen = new Map();
+  const count = (body) => seen.set(body.trim(), (seen.get(body.trim()) ?? 0) + 1);
+  if (hasCurl) {
+    const r = spawnSync('curl', ['-sS', '--max-time', '120', '-w', '\n', '--socks5', socks, `${url}[1-${n}]`], {
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+    });
+    for (const line of r.stdout.split('\n').filter(Boolean)) count(line);
+  } else
+    for (let i = 1; i <= n; i++) {
+      const r = await socksGet(socks, `${url}${i}`).catch((error) => ({ status: 0, body: error.message }));
+      count(r.status === 200 ? r.body : `(${r.status || 'failed'}) ${r.body}`);
+    }
+  return seen;
 }
 const shown = (socks, url) =>
   hasCurl ? `curl --socks5 ${socks} ${url}` : `(Node SOCKS5 client) GET ${url} via ${socks}`;
@@ -102,6 +145,20 @@ async function accessLog(node) {
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l))
     .filter((l) => l.scope === 'access');
+}
+
+async function waypointLog() {
+  const text = await readFile(join(state, 'logs', 'waypoint-demo-waypoint.log'), 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l))
+    .filter((l) => l.scope === 'access');
+}
+
+function showFile(file, text) {
+  console.log(dim(`  $ cat > ${relative(process.cwd(), file)}`));
+  for (const line of text.trimEnd().split('\n')) console.log(dim(`    ${line}`));
 }
 
 async function stopAll() {
@@ -224,6 +281,94 @@ async function main() {
     return !!r;
   });
 
+  // The waypoint: meshctl up runs it for the Gateway demo/waypoint and says where in .mesh/up.json.
+  const upState = JSON.parse(await readFile(join(state, 'up.json'), 'utf8'));
+  const waypoint = upState.waypoints.find((w) => w.namespace === 'demo' && w.name === 'waypoint');
+
+  await step(
+    `a waypoint runs for Gateway demo/waypoint (${waypoint?.address}); the backend-l7 Service uses it (istio.io/use-waypoint)`,
+    async () => {
+      console.log(dim(`  $ ${shown(SLEEP, BACKEND_L7)}`));
+      const r = await get(SLEEP, BACKEND_L7);
+      console.log(`  ${r.body.trim() || r.error}`);
+      await sleep(200);
+      const line = (await waypointLog()).find((l) => l.authority === '127.0.2.30' || l.route_name);
+      if (line)
+        console.log(
+          dim(
+            `  waypoint access log: ${line.method} ${line.path} ${line.response_code} from ${line.downstream_peer} to ${line.upstream_cluster}`,
+          ),
+        );
+      return r.status === 200 && /^backend-v[12]$/.test(r.body.trim()) && !!line;
+    },
+  );
+
+  await step(
+    `a canary: a VirtualService sends 90% to backend-v1 and 10% to backend-v2 (${CANARY_REQUESTS} requests, ±3 points)`,
+    async () => {
+      const file = join(config, 'backend-l7-canary.yaml');
+      showFile(file, CANARY);
+      await writeFile(file, CANARY);
+      const applied = await until(
+        async () => /x-route: canary-90-10/i.test((await get(SLEEP, BACKEND_L7)).headers),
+        5_000,
+      );
+      if (!applied) throw new Error('the VirtualService did not reach the waypoint within 5 s');
+      console.log(
+        dim(
+          `  $ ${hasCurl ? `curl --socks5 ${SLEEP} '${BACKEND_L7}[1-${CANARY_REQUESTS}]'` : `${CANARY_REQUESTS} × GET ${BACKEND_L7}<n>`}`,
+        ),
+      );
+      const seen = await getMany(SLEEP, BACKEND_L7, CANARY_REQUESTS);
+      const pct = (name) => (100 * (seen.get(name) ?? 0)) / CANARY_REQUESTS;
+      for (const [name, n] of [...seen].sort())
+        console.log(`  ${name}: ${n} (${((100 * n) / CANARY_REQUESTS).toFixed(1)}%)`);
+      return Math.abs(pct('backend-v1') - 90) <= 3 && Math.abs(pct('backend-v2') - 10) <= 3;
+    },
+  );
+
+  await step(
+    'a fault: 100% of requests aborted with 503 by the waypoint, live, without reaching a backend',
+    async () => {
+      const file = join(config, 'backend-l7-canary.yaml');
+      showFile(file, FAULT);
+      await writeFile(file, FAULT);
+      const aborted = await until(async () => {
+        const r = await get(SLEEP, BACKEND_L7);
+        return r.status === 503 ? r : undefined;
+      }, 5_000);
+      console.log(`  sleep → backend-l7: ${aborted ? `${aborted.status} ${aborted.body.trim()}` : 'not aborted'}`);
+      const again = await getMany(SLEEP, BACKEND_L7, 20);
+      for (const [body, n] of again) console.log(`  ${n} × ${body}`);
+      await sleep(200);
+      const line = (await waypointLog()).reverse().find((l) => l.response_flags === 'FI');
+      if (line)
+        console.log(
+          dim(
+            `  waypoint access log: ${line.response_code} response_flags=${line.response_flags} upstream_host=${line.upstream_host}`,
+          ),
+        );
+      const allAborted = hasCurl
+        ? again.get('fault filter abort') === 20
+        : again.get('(503) fault filter abort') === 20;
+      return (
+        !!aborted && /fault filter abort/.test(aborted.body) && allAborted && !!line && line.upstream_host === null
+      );
+    },
+  );
+
+  await step('removing the fault (back to the canary) restores traffic', async () => {
+    const file = join(config, 'backend-l7-canary.yaml');
+    showFile(file, CANARY);
+    await writeFile(file, CANARY);
+    const r = await until(async () => {
+      const a = await get(SLEEP, BACKEND_L7);
+      return a.status === 200 ? a : undefined;
+    }, 5_000);
+    console.log(`  sleep → backend-l7: ${r ? `${r.status} ${r.body.trim()}` : 'still aborted'}`);
+    return !!r;
+  });
+
   await step('where to look: admin, metrics, readiness, istiod', async () => {
     const metrics = await (await fetch(`http://${NODES['node-a']}:15020/metrics`)).text();
     const opened = metrics
@@ -241,8 +386,24 @@ async function main() {
       console.log(
         `  ${node}: http://${ip}:15000/config_dump   http://${ip}:15020/metrics   http://${ip}:15021/healthz/ready`,
       );
+    const wpMetrics = waypoint ? await (await fetch(`${waypoint.admin}/metrics`)).text() : '';
+    const requests = wpMetrics
+      .split('\n')
+      .filter((l) => l.startsWith('istio_requests_total{'))
+      .map((l) => ({
+        code: /response_code="(\d+)"/.exec(l)?.[1],
+        flags: /response_flags="([^"]*)"/.exec(l)?.[1],
+        to: /destination_workload="([^"]*)"/.exec(l)?.[1],
+        n: Number(l.slice(l.lastIndexOf(' ') + 1)),
+      }));
+    console.log(`  istio_requests_total on the waypoint (reporter=waypoint):`);
+    for (const r of requests) console.log(`    ${r.code} ${r.flags} → ${r.to || '(none)'}: ${r.n}`);
+    if (waypoint)
+      console.log(
+        `  waypoint demo/waypoint: ${waypoint.admin}/config_dump   ${waypoint.admin}/metrics   ${waypoint.admin}/ready`,
+      );
     console.log('  istiod: http://127.0.0.1:15014/debug   logs:', relative(process.cwd(), join(state, 'logs')));
-    return opened.length > 0 && readyA.status === 200;
+    return opened.length > 0 && readyA.status === 200 && requests.some((r) => r.flags === 'FI');
   });
 
   const passed = results.filter((r) => r.ok).length;

@@ -85,3 +85,37 @@ describe('discovery', () => {
     ).toBe(false);
   });
 });
+
+describe('discovery over several config directories', () => {
+  it('reads every directory of a comma-separated --config-dir (meshctl up adds its generated objects)', async () => {
+    const a = await mkdtemp(join(tmpdir(), 'istiod-dirs-a-'));
+    const b = await mkdtemp(join(tmpdir(), 'istiod-dirs-b-'));
+    const pod = (name: string, ip: string) => `
+apiVersion: v1
+kind: Pod
+metadata: {name: ${name}, namespace: shop}
+spec: {serviceAccountName: ${name}, containers: [{name: c}]}
+status: {podIP: ${ip}}
+`;
+    await writeFile(join(a, 'a.yaml'), pod('from-a', '10.0.1.1'));
+    await writeFile(join(b, 'b.yaml'), pod('from-b', '10.0.1.2'));
+    const command = createCommand();
+    command.parse(['--config-dir', `${a},${b}`], { from: 'user' });
+    const log = createLogger({ level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+    const d = new Discovery({
+      options: resolveOptions(command.opts()),
+      log,
+      metrics: createMetrics({ version: 'test' }),
+      authenticators: () => [],
+    });
+    try {
+      await d.start();
+      const names = d.xds.resources(addressType.typeUrl).map((r) => r.name);
+      expect(names).toEqual(expect.arrayContaining(['Kubernetes//Pod/shop/from-a', 'Kubernetes//Pod/shop/from-b']));
+    } finally {
+      await d.close({ graceMs: 100 });
+      await rm(a, { recursive: true, force: true });
+      await rm(b, { recursive: true, force: true });
+    }
+  });
+});

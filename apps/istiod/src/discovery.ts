@@ -153,7 +153,11 @@ export class Discovery implements AsyncDisposable {
     if (dir) {
       try {
         this.#store = await openFileStore({
-          paths: [dir],
+          // Several directories, comma-separated: `meshctl up` adds the objects it generates (waypoint pods).
+          paths: dir
+            .split(',')
+            .map((d) => d.trim())
+            .filter(Boolean),
           debounceMs: this.#options.configDebounceMs,
           onError: (error) =>
             this.#configLog.error({ err: error }, 'config rescan failed; serving the last good state'),

@@ -62,7 +62,7 @@ export const OPTION_SPECS: readonly Spec[] = [
     flags: '--config-dir <dir>',
     env: 'ISTIOD_CONFIG_DIR',
     description:
-      'directory of Kubernetes/Istio YAML or JSON (read recursively, watched live); without it istiod serves the embedded default, an empty mesh',
+      'directory of Kubernetes/Istio YAML or JSON (read recursively, watched live; several: comma-separated); without it istiod serves the embedded default, an empty mesh',
   },
   {
     flags: '--ca-dir <dir>',

@@ -48,6 +48,8 @@ export interface ProxyOptions {
   pool: HbonePool;
   hbonePort: number;
   identity: () => string;
+  /** The local address upstream tunnels leave from (our pod IP), when the listener has a specific one. */
+  sourceAddress?: string;
   metrics: WaypointMetrics;
   log: Logger;
   accessLog: boolean;
@@ -251,7 +253,10 @@ export class Proxy {
         target: `${host}:${endpoint.port}`,
         via: `${host}:${this.#o.hbonePort}`,
         expectedIdentities: [endpoint.identity],
-        source: { identity: this.#o.identity() },
+        source: {
+          identity: this.#o.identity(),
+          ...(this.#o.sourceAddress ? { address: this.#o.sourceAddress } : {}),
+        },
       });
       const result = await relay(tunnel, upstream);
       this.#o.metrics.tcpReceived.inc(tcpLabels, result.aToB ?? 0);

@@ -259,10 +259,14 @@ export class Upstreams {
   readonly #http = new TunnelHttpPool();
   readonly #sessions = new Map<string, ClientHttp2Session>();
 
-  constructor(options: { pool: HbonePool; hbonePort: number; identity: () => string }) {
+  readonly #sourceAddress: string | undefined;
+
+  /** `sourceAddress`: the local address tunnels leave from (our pod IP), so ztunnels see which workload we are. */
+  constructor(options: { pool: HbonePool; hbonePort: number; identity: () => string; sourceAddress?: string }) {
     this.#pool = options.pool;
     this.#hbonePort = options.hbonePort;
     this.#identity = options.identity;
+    this.#sourceAddress = options.sourceAddress;
   }
 
   /** Sends one request over HTTP/1.1 or HTTP/2 (prior knowledge, one session per pod over one tunnel). */
@@ -280,7 +284,10 @@ export class Upstreams {
       target: `${host}:${target.port}`,
       via: `${host}:${this.#hbonePort}`,
       expectedIdentities: [target.identity],
-      source: { identity: this.#identity() },
+      source: {
+        identity: this.#identity(),
+        ...(this.#sourceAddress ? { address: this.#sourceAddress } : {}),
+      },
     });
   }
 

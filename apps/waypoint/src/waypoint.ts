@@ -120,10 +120,15 @@ export async function startWaypoint(
   subscribe(CHANNEL_NAMES.connectionError, onError);
 
   const pool = createHbonePool({ certificate: () => identity.svid(), bundles: identity.bundles });
+  // Tunnels to pods leave from our pod IP (the --listen host), as a waypoint pod's would: the destination ztunnel then
+  // knows the source workload (access logs, istio_tcp_* source labels) instead of seeing 127.0.0.1.
+  const sourceAddress =
+    options.listen.host === '0.0.0.0' || options.listen.host === '::' ? undefined : options.listen.host;
   const upstreams = new Upstreams({
     pool,
     hbonePort: options.upstreamHbonePort,
     identity: () => identity.svid().id.toString(),
+    ...(sourceAddress ? { sourceAddress } : {}),
   });
   const clusters = new Clusters({ rng, clock });
   const exporter = options.otlpEndpoint
@@ -136,6 +141,7 @@ export async function startWaypoint(
     pool,
     hbonePort: options.upstreamHbonePort,
     identity: () => identity.svid().id.toString(),
+    ...(sourceAddress ? { sourceAddress } : {}),
     metrics,
     log: log.child({ scope: 'proxy' }),
     accessLog: options.accessLog,

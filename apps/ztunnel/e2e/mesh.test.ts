@@ -60,6 +60,8 @@ kind: Gateway
 metadata: {name: waypoint, namespace: shop}
 spec:
   gatewayClassName: istio-waypoint
+  # Manually deployed (Istio's convention): meshctl up runs no waypoint for it; this suite brings a stand-in.
+  addresses: [{type: Hostname, value: waypoint.shop.svc.cluster.local}]
   listeners: [{name: mesh, port: 15008, protocol: HBONE}]
 ---
 apiVersion: v1

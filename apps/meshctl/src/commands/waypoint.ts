@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { parseAllDocuments, stringify } from 'yaml';
 import { createSimulator, labels, type AmbientIndex } from '@mesh/config';
 import { MeshctlError } from '../errors.js';
+import { defaultStateDir, readUpState, type UpState } from '../up/state.js';
 import { writeOutputs } from '../files.js';
 import type { CommandIO } from '../io.js';
 import {
@@ -216,8 +217,12 @@ export function registerWaypoint(program: Command, io: CommandIO): void {
       .command('status')
       .description('for each Service, ServiceEntry, Namespace and workload that names a waypoint: attached or why not')
       .option('--name <name>', 'only what names this waypoint')
-      .option('-A, --all-namespaces', 'every namespace'),
-  ).action((o: Common & { name?: string; allNamespaces?: boolean }) => {
+      .option('-A, --all-namespaces', 'every namespace')
+      .option(
+        '--state-dir <dir>',
+        "meshctl up's state directory, to ask the running waypoints (default: .mesh/<config dir name> next to it)",
+      ),
+  ).action(async (o: Common & { name?: string; allNamespaces?: boolean; stateDir?: string }) => {
     const index = loadIndex(o);
     interface Row {
       kind: string;
@@ -225,6 +230,8 @@ export function registerWaypoint(program: Command, io: CommandIO): void {
       name: string;
       waypoint: string;
       attached: boolean;
+      /** With `meshctl up` running: whether the waypoint's process answers ready; `-` without it. */
+      proxy: string;
       reason: string;
     }
     const rows: Row[] = [];
@@ -240,6 +247,7 @@ export function registerWaypoint(program: Command, io: CommandIO): void {
         name: ns.name,
         waypoint: `${wpNs}/${wanted}`,
         attached: !!wp,
+        proxy: '-',
         reason: wp ? 'its services use the waypoint unless they opt out' : `no waypoint Gateway ${wpNs}/${wanted}`,
       });
     }
@@ -253,6 +261,7 @@ export function registerWaypoint(program: Command, io: CommandIO): void {
           ? `${s.waypoint.namespace}/${s.waypoint.name}`
           : `${s.waypointProblem!.waypoint.namespace}/${s.waypointProblem!.waypoint.name}`,
         attached: !!s.waypoint,
+        proxy: '-',
         reason: s.waypoint
           ? 'attached: its traffic goes through the waypoint (L7 routing and policy apply)'
           : `${s.waypointProblem!.kind}: ${s.waypointProblem!.message}`,
@@ -269,6 +278,7 @@ export function registerWaypoint(program: Command, io: CommandIO): void {
         name: w.name,
         waypoint: `${ref.namespace}/${ref.name}`,
         attached: !!w.waypoint,
+        proxy: '-',
         reason: w.waypoint
           ? 'attached: workload-addressed traffic goes through the waypoint'
           : `${w.waypointProblem!.kind}: ${w.waypointProblem!.message}`,
@@ -279,6 +289,18 @@ export function registerWaypoint(program: Command, io: CommandIO): void {
         (o.allNamespaces || r.namespace === o.namespace || r.waypoint.startsWith(`${o.namespace}/`)) &&
         (!o.name || r.waypoint.endsWith(`/${o.name}`)),
     );
+    const up = await readUpState(o.stateDir ?? defaultStateDir(o.configDir));
+    if (up) {
+      const health = new Map<string, Promise<string>>();
+      for (const r of shown)
+        if (r.attached && !health.has(r.waypoint)) health.set(r.waypoint, proxyHealth(up, r.waypoint));
+      for (const r of shown) {
+        if (!r.attached) continue;
+        r.proxy = await health.get(r.waypoint)!;
+        if (r.proxy !== 'running')
+          r.reason = `${r.reason}; but the waypoint is ${r.proxy}: ztunnels refuse this traffic (never bypass the waypoint) until it is back`;
+      }
+    }
     if (o.output === 'table' && shown.length === 0) {
       io.stdout(`nothing names a waypoint${o.allNamespaces ? '' : ` in namespace ${o.namespace}`}\n`);
       return;
@@ -295,6 +317,8 @@ export function registerWaypoint(program: Command, io: CommandIO): void {
           { header: 'NAME', value: (r) => r.name },
           { header: 'WAYPOINT', value: (r) => r.waypoint },
           { header: 'ATTACHED', value: (r) => (r.attached ? 'yes' : 'NO') },
+          // Only with a running `meshctl up` (otherwise there is no process to ask).
+          ...(up ? [{ header: 'PROXY', value: (r: Row) => r.proxy }] : []),
           { header: 'REASON', value: (r) => r.reason },
         ],
       },
@@ -345,4 +369,16 @@ export function registerWaypoint(program: Command, io: CommandIO): void {
       );
     else writeOutput(io, o.output, result);
   });
+}
+
+/** Asks a waypoint that `meshctl up` runs whether it is ready (its admin `/ready`). */
+async function proxyHealth(up: UpState, ref: string): Promise<string> {
+  const w = up.waypoints.find((x) => `${x.namespace}/${x.name}` === ref);
+  if (!w) return 'DOWN (meshctl up runs no process for it)';
+  try {
+    const response = await fetch(`${w.admin}/ready`, { signal: AbortSignal.timeout(2_000) });
+    return response.ok ? 'running' : `DOWN (${w.admin}/ready answers ${response.status})`;
+  } catch {
+    return `DOWN (no answer on ${w.admin}; see meshctl up's log of it)`;
+  }
 }
