@@ -4,6 +4,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Address } from '@mesh/api/istio.workload';
 import { MeshError } from '@mesh/core';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -26,7 +27,8 @@ interface ExpectIndex {
       authorizationPolicies?: string[];
     }
   >;
-  services?: Record<string, { waypoint?: string | null; vips?: string[] }>;
+  // wireWaypoint: the `waypoint` GatewayAddress ztunnel gets, as namespace/hostname (or network/ip), or null.
+  services?: Record<string, { waypoint?: string | null; wireWaypoint?: string | null; vips?: string[] }>;
   analysis?: string[];
 }
 
@@ -119,6 +121,15 @@ for (const name of cases) {
               got!.waypoint ? `${got!.waypoint.namespace}/${got!.waypoint.name}` : null,
               `${resourceName} waypoint`,
             ).toBe(s.waypoint);
+          if (s.wireWaypoint !== undefined) {
+            const g = Address.decode(index.address(resourceName)!.encoded).service?.waypoint;
+            const wire = g?.hostname
+              ? `${g.hostname.namespace}/${g.hostname.hostname}`
+              : g?.address
+                ? `${g.address.network}/${g.address.address.join('.')}`
+                : null;
+            expect(wire, `${resourceName} waypoint on the wire`).toBe(s.wireWaypoint);
+          }
           if (s.vips) expect(got!.vips, `${resourceName} vips`).toEqual(s.vips);
         }
         if (want.analysis)

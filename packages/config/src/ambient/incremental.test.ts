@@ -35,7 +35,11 @@ function randomObject(rng: { next(): number }): unknown {
         metadata: {
           name: `${app}-${n}`,
           namespace: ns,
-          labels: { app, version: `v${n % 2}`, ...(rng.next() < 0.2 ? { 'istio.io/use-waypoint': 'wl' } : {}) },
+          labels: {
+            app,
+            version: `v${n % 2}`,
+            ...(rng.next() < 0.2 ? { 'istio.io/use-waypoint': pick(['wl', 'ghost']) } : {}),
+          },
         },
         spec: {
           serviceAccountName: app,

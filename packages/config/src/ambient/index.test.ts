@@ -32,6 +32,8 @@ const waypoint = (name: string, labels: Record<string, string> = {}) => ({
   spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
 });
 
+const summary = (i: AmbientIndex) => i.addresses().map((r) => [r.name, r.version]);
+
 function world(objects: unknown[]) {
   const store = new MemoryStore({ initial: objects });
   const index = AmbientIndex.from(store.list());
@@ -116,6 +118,44 @@ describe('waypoints', () => {
     expect(service.waypoint?.hboneMtlsPort).toBe(15008);
     expect(index.waypoint('shop', 'wp')!.services).toEqual(['shop/web.shop.svc.cluster.local']);
     expect(index.waypoint('shop', 'wl')!.workloads).toEqual(['Kubernetes//Pod/shop/b']);
+  });
+
+  it('a use-waypoint label naming a missing Gateway keeps an unresolvable waypoint on the wire (fail closed)', () => {
+    const { index } = world([
+      ns('shop', { 'istio.io/dataplane-mode': 'ambient', 'istio.io/use-waypoint': 'ghost' }),
+      svc('web', { selector: { app: 'web' }, clusterIP: '10.96.0.9', ports: [{ port: 80 }] }),
+      svc(
+        'typo',
+        { selector: { app: 'web' }, clusterIP: '10.96.0.10', ports: [{ port: 80 }] },
+        { 'istio.io/use-waypoint': 'waypiont' },
+      ),
+      svc(
+        'out',
+        { selector: { app: 'web' }, clusterIP: '10.96.0.11', ports: [{ port: 80 }] },
+        { 'istio.io/use-waypoint': 'none' },
+      ),
+      pod('a', '10.0.0.1', { app: 'web' }),
+      pod('b', '10.0.0.2', { app: 'web', 'istio.io/use-waypoint': 'gone' }),
+    ]);
+    const wire = (name: string) => Address.decode(index.address(name)!.encoded);
+    const web = index.service('shop', 'web')!;
+    expect(web.waypoint).toBeNull();
+    expect(web.waypointProblem).toMatchObject({ kind: 'missing', via: 'namespace' });
+    expect(web.waypointProblem!.message).toContain('ztunnel refuses the traffic rather than bypass the waypoint');
+    expect(wire('shop/web.shop.svc.cluster.local').service!.waypoint).toEqual({
+      hostname: { namespace: 'shop', hostname: 'ghost.shop.svc.cluster.local' },
+      hboneMtlsPort: 15008,
+    });
+    expect(wire('shop/typo.shop.svc.cluster.local').service!.waypoint?.hostname?.hostname).toBe(
+      'waypiont.shop.svc.cluster.local',
+    );
+    // The opt-out still opts out: no waypoint and no problem.
+    expect(index.service('shop', 'out')!.waypointProblem).toBeNull();
+    expect(wire('shop/out.shop.svc.cluster.local').service!.waypoint).toBeNull();
+    // Workloads do not inherit the namespace's waypoint; their own label does fail closed.
+    expect(wire('Kubernetes//Pod/shop/a').workload!.waypoint).toBeNull();
+    expect(index.workload('Kubernetes//Pod/shop/a')!.waypointProblem!.message).not.toContain('refuses');
+    expect(wire('Kubernetes//Pod/shop/b').workload!.waypoint?.hostname?.hostname).toBe('gone.shop.svc.cluster.local');
   });
 });
 
@@ -302,9 +342,36 @@ describe('incremental changes', () => {
       svc('web', { clusterIP: '10.96.0.9', ports: [{ port: 80 }] }),
     ]);
     expect(index.service('shop', 'web')!.waypointProblem?.kind).toBe('missing');
+    const wire = () => Address.decode(index.address('shop/web.shop.svc.cluster.local')!.encoded).service!.waypoint;
+    // Fail closed: while the Gateway is missing, ztunnel already gets the waypoint's hostname (which it cannot resolve).
+    expect(wire()?.hostname).toEqual({ namespace: 'shop', hostname: 'late.shop.svc.cluster.local' });
     const changes = index.apply(store.apply([waypoint('late')]).events);
-    expect(changes.addresses.updated).toEqual(['shop/web.shop.svc.cluster.local']);
     expect(index.service('shop', 'web')!.waypoint).toEqual({ namespace: 'shop', name: 'late' });
+    expect(index.service('shop', 'web')!.waypointProblem).toBeNull();
+    // The Address ztunnel has is the same: nothing to resend; ztunnel resolves the hostname once the waypoint runs.
+    expect(changes.addresses.updated).toEqual([]);
+    expect(changes.waypoints.updated).toEqual(['shop/late']);
+    expect(wire()?.hostname).toEqual({ namespace: 'shop', hostname: 'late.shop.svc.cluster.local' });
+    expect(summary(index)).toEqual(summary(AmbientIndex.from(store.list() as ConfigObject[])));
+  });
+
+  it('a waypoint Gateway deleted later fails closed, and the incremental index equals a from-scratch build', () => {
+    const { store, index } = world([
+      ns('shop', { 'istio.io/dataplane-mode': 'ambient' }),
+      waypoint('wp'),
+      svc(
+        'web',
+        { selector: { app: 'web' }, clusterIP: '10.96.0.9', ports: [{ port: 80 }] },
+        { 'istio.io/use-waypoint': 'wp' },
+      ),
+      pod('a', '10.0.0.1', { app: 'web' }),
+    ]);
+    index.apply(store.delete('Gateway/shop/wp'));
+    expect(index.service('shop', 'web')!.waypoint).toBeNull();
+    expect(index.service('shop', 'web')!.waypointProblem?.kind).toBe('missing');
+    const service = Address.decode(index.address('shop/web.shop.svc.cluster.local')!.encoded).service!;
+    expect(service.waypoint?.hostname).toEqual({ namespace: 'shop', hostname: 'wp.shop.svc.cluster.local' });
+    expect(summary(index)).toEqual(summary(AmbientIndex.from(store.list() as ConfigObject[])));
   });
 
   it('matches a from-scratch build after a sequence of changes', () => {
@@ -317,7 +384,6 @@ describe('incremental changes', () => {
     ];
     for (const s of steps) index.apply(store.apply(s).events);
     const fresh = AmbientIndex.from(store.list() as ConfigObject[]);
-    const summary = (i: AmbientIndex) => i.addresses().map((r) => [r.name, r.version]);
     expect(summary(index)).toEqual(summary(fresh));
   });
 });

@@ -838,7 +838,13 @@ export class AmbientIndex {
       waypoint: null,
       problem: { kind, waypoint: ref, via, message: `${where} ${message}` },
     });
-    if (!gw) return problem('missing', `names Gateway ${key}, which does not exist`);
+    if (!gw)
+      return problem(
+        'missing',
+        traffic === 'service' || via === 'object'
+          ? `names Gateway ${key}, which does not exist: ztunnel refuses the traffic rather than bypass the waypoint`
+          : `names Gateway ${key}, which does not exist`,
+      );
     if (!this.isWaypoint(gw))
       return problem(
         'not-a-waypoint',
@@ -867,6 +873,23 @@ export class AmbientIndex {
     if (managed === 'istio.io-mesh-controller' || managed === 'istio.io-eastwest-controller') return true;
     const gw = this.#gateways.get(`${ns}/${name}`);
     return !!gw && this.isWaypoint(gw);
+  }
+
+  /**
+   * The `waypoint` ztunnel gets. Fail closed where istiod fails open: a use-waypoint label naming a Gateway that does
+   * not exist still sends the waypoint's hostname (`<name>.<ns>.svc.<domain>`, port 15008), which ztunnel cannot
+   * resolve, so it refuses the connection (ERR_ZTUNNEL_WAYPOINT_UNAVAILABLE, metric and log) instead of delivering
+   * around the missing waypoint and its L7 policy. See docs/DECISIONS.md (2026-11-22, a missing waypoint fails closed).
+   */
+  #wireWaypoint(
+    o: { waypoint: WaypointRef | null; waypointProblem: WaypointProblem | null },
+    traffic: 'service' | 'workload',
+  ): Record<string, unknown> | null {
+    if (o.waypoint) return this.#gatewayAddress(o.waypoint);
+    const p = o.waypointProblem;
+    // Workloads do not inherit a namespace's (by default service-only) waypoint, so only their own label counts.
+    if (p?.kind === 'missing' && (traffic === 'service' || p.via === 'object')) return this.#gatewayAddress(p.waypoint);
+    return null;
   }
 
   /** istiod's GatewayAddress: a status Hostname first, then a status IP; file mode: the hostname the controller writes. */
@@ -1073,7 +1096,7 @@ export class AmbientIndex {
       tunnelProtocol: w.captured ? TUNNEL_HBONE : TUNNEL_NONE,
       trustDomain: this.options.trustDomain === 'cluster.local' ? '' : this.options.trustDomain,
       serviceAccount: w.serviceAccount === 'default' ? '' : w.serviceAccount,
-      waypoint: w.waypoint ? this.#gatewayAddress(w.waypoint) : null,
+      waypoint: this.#wireWaypoint(w, 'workload'),
       node: (extra.node as string | undefined) ?? '',
       canonicalName: extra.canonicalName as string,
       canonicalRevision: extra.canonicalRevision as string,
@@ -1262,7 +1285,7 @@ export class AmbientIndex {
         appProtocol: appProtocol(p.protocol),
       })),
       subjectAltNames: (extra.subjectAltNames as string[] | undefined) ?? [],
-      waypoint: s.waypoint ? this.#gatewayAddress(s.waypoint) : null,
+      waypoint: this.#wireWaypoint(s, 'service'),
       loadBalancing: extra.preferClose ? { routingPreference: [6, 1, 2, 3], mode: 2 } : null,
       ipFamilies: v4 && v6 ? 3 : v4 ? 1 : v6 ? 2 : 0,
       canonical: extra.canonical === true,
