@@ -359,6 +359,49 @@ describe('local mesh: meshctl up, istiod, two ztunnels (real processes)', () => 
     expect(line.level).toBe('error');
   });
 
+  it('refuses (never bypasses) a Service whose use-waypoint label names a Gateway that does not exist', async () => {
+    // A typo'd waypoint name in front of web-1: istiod would drop the waypoint and ztunnel would deliver to web-1,
+    // around any L7 policy; here the index keeps the waypoint's hostname, which ztunnel cannot resolve.
+    await mesh.writeConfig(
+      'ghost.yaml',
+      `apiVersion: v1
+kind: Service
+metadata: {name: ghosted, namespace: shop, labels: {istio.io/use-waypoint: ghost}}
+spec:
+  selector: {app: web}
+  clusterIP: 127.50.2.30
+  ports: [{name: http, port: 30080, targetPort: 8080}]
+`,
+    );
+    try {
+      const refusals = async () =>
+        metricSum((await get('http://127.10.0.2:15020/metrics')).text, 'mesh_ztunnel_waypoint_unavailable_total', {
+          waypoint: 'shop/ghost.shop.svc.cluster.local',
+        });
+      const outputs: string[] = [];
+      await eventually(async () => {
+        const r = await curl(CLIENT, 'http://127.50.2.30:30080/', { timeoutS: 3 });
+        outputs.push(r.stdout);
+        return (await refusals()) > 0 ? true : undefined;
+      }, 'a refusal for the missing waypoint');
+      const r = await curl(CLIENT, 'http://127.50.2.30:30080/', { timeoutS: 3 });
+      expect(r.code).not.toBe(0);
+      outputs.push(r.stdout);
+      expect(outputs.filter((o) => o.includes('web-1'))).toEqual([]);
+      const line = await eventually(
+        async () =>
+          (await mesh.log('ztunnel-node-b')).find(
+            (l) => l.code === 'ERR_ZTUNNEL_WAYPOINT_UNAVAILABLE' && l.waypoint === 'shop/ghost.shop.svc.cluster.local',
+          ),
+        'the missing-waypoint error',
+      );
+      expect(line.level).toBe('error');
+      expect(String(line.msg)).toContain('ghost.shop.svc.cluster.local');
+    } finally {
+      await mesh.removeConfig('ghost.yaml');
+    }
+  });
+
   it('tunnels a waypoint-bound Service to the waypoint with the original destination as :authority', async () => {
     // A stand-in waypoint: an HBONE server on the waypoint pod's IP with the waypoint's identity from the mesh CA,
     // recording what it is asked for and forwarding to the reviews pod. (The real one is apps/waypoint.)

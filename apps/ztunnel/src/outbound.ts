@@ -70,7 +70,10 @@ export function resolveGateway(
   let candidates: WorkloadView[] = [];
   if (gateway.hostname) {
     service = state.serviceByHostname(gateway.hostname.hostname, gateway.hostname.namespace);
-    if (!service) return { error: `the waypoint service ${formatGatewayAddress(gateway)} is unknown` };
+    if (!service)
+      return {
+        error: `the waypoint service ${formatGatewayAddress(gateway)} is unknown (its Gateway may be missing or misnamed in istio.io/use-waypoint; see meshctl waypoint status)`,
+      };
     candidates = state.endpoints(service.key).filter(healthy);
   } else if (gateway.address) {
     const ip = formatIp(gateway.address.address);
