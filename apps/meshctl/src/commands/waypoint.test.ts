@@ -105,11 +105,11 @@ describe('meshctl waypoint', () => {
     expect(rows.find((x) => x.name === 'web')).toMatchObject({ kind: 'Service', attached: true });
     expect(rows.find((x) => x.name === 'api')).toMatchObject({
       attached: false,
-      reason: expect.stringMatching(/^missing: /),
+      reason: expect.stringMatching(/^missing: traffic refused: .*which does not exist/),
     });
     expect(rows.find((x) => x.name === 'opt-out')).toBeUndefined();
     const table = await run('waypoint', 'status', '--config-dir', dir, '-n', 'shop');
-    expect(table.out).toMatch(/Service\s+shop\s+api\s+shop\/gone\s+NO\s+missing:/);
+    expect(table.out).toMatch(/Service\s+shop\s+api\s+shop\/gone\s+NO\s+missing: traffic refused/);
   });
 
   it('deletes a waypoint and reports what still names it', async () => {

@@ -6,7 +6,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { parseAllDocuments, stringify } from 'yaml';
-import { createSimulator, labels, type AmbientIndex } from '@mesh/config';
+import { createSimulator, labels, type AmbientIndex, type WaypointProblem } from '@mesh/config';
 import { MeshctlError } from '../errors.js';
 import { defaultStateDir, readUpState, type UpState } from '../up/state.js';
 import { writeOutputs } from '../files.js';
@@ -33,6 +33,11 @@ function loadIndex(o: Common): AmbientIndex {
 }
 
 /** The waypoint Gateway istioctl writes: class istio-waypoint, one HBONE listener on 15008. */
+/** A missing waypoint Gateway fails closed (ztunnel refuses the traffic), so status says so first. */
+function problemReason(p: WaypointProblem): string {
+  return p.kind === 'missing' ? `missing: traffic refused: ${p.message}` : `${p.kind}: ${p.message}`;
+}
+
 export function waypointGateway(options: { name: string; namespace: string; for?: string }): Record<string, unknown> {
   return {
     apiVersion: 'gateway.networking.k8s.io/v1',
@@ -248,7 +253,9 @@ export function registerWaypoint(program: Command, io: CommandIO): void {
         waypoint: `${wpNs}/${wanted}`,
         attached: !!wp,
         proxy: '-',
-        reason: wp ? 'its services use the waypoint unless they opt out' : `no waypoint Gateway ${wpNs}/${wanted}`,
+        reason: wp
+          ? 'its services use the waypoint unless they opt out'
+          : `missing: traffic refused: no waypoint Gateway ${wpNs}/${wanted}, so ztunnel refuses its services' traffic rather than bypass the waypoint`,
       });
     }
     for (const s of index.services()) {
@@ -264,7 +271,7 @@ export function registerWaypoint(program: Command, io: CommandIO): void {
         proxy: '-',
         reason: s.waypoint
           ? 'attached: its traffic goes through the waypoint (L7 routing and policy apply)'
-          : `${s.waypointProblem!.kind}: ${s.waypointProblem!.message}`,
+          : problemReason(s.waypointProblem!),
       });
     }
     for (const w of index.workloads()) {
@@ -281,7 +288,7 @@ export function registerWaypoint(program: Command, io: CommandIO): void {
         proxy: '-',
         reason: w.waypoint
           ? 'attached: workload-addressed traffic goes through the waypoint'
-          : `${w.waypointProblem!.kind}: ${w.waypointProblem!.message}`,
+          : problemReason(w.waypointProblem!),
       });
     }
     const shown = rows.filter(
@@ -365,7 +372,7 @@ export function registerWaypoint(program: Command, io: CommandIO): void {
     const result = { deleted: targets.map((n) => `${o.namespace}/${n}`), files, stillLabelled: dangling };
     if (o.output === 'table')
       io.stdout(
-        `${targets.map((n) => `waypoint ${o.namespace}/${n} deleted`).join('\n')}\n${dangling.length ? `still naming a deleted waypoint (traffic now bypasses L7): ${dangling.join(', ')}\n` : ''}`,
+        `${targets.map((n) => `waypoint ${o.namespace}/${n} deleted`).join('\n')}\n${dangling.length ? `still naming a deleted waypoint (their traffic is now refused, not sent around it): ${dangling.join(', ')}\n` : ''}`,
       );
     else writeOutput(io, o.output, result);
   });
