@@ -136,20 +136,26 @@ describe('waypoint (real process, file config)', () => {
     configVersion = applied.version as number;
   };
 
-  /** Writes the routing file and waits until the waypoint applied it. */
-  let lastRouting = '';
-  const routing = async (yaml: string) => {
+  /** Writes one config file and waits until the waypoint applied a newer config version. */
+  const apply = async (file: string, text: string, what: string) => {
     const before = configVersion;
-    const text = `${SUBSETS}\n---\n${yaml}`;
-    if (text === lastRouting) return;
-    lastRouting = text;
-    await writeFile(join(configDir, 'routing.yaml'), text);
+    await writeFile(join(configDir, file), text);
     const line = await waypoint.waitForLog(
       (l) => l.msg === 'config applied' && (l.version as number) > before,
-      `config after version ${before}`,
+      `${what} after version ${before}`,
     );
     configVersion = line.version as number;
   };
+
+  /** Writes the whole routing file (unless unchanged) and waits until the waypoint applied it. */
+  let lastRouting = '';
+  const routingFile = async (text: string) => {
+    if (text === lastRouting) return;
+    lastRouting = text;
+    await apply('routing.yaml', text, 'config');
+  };
+  /** Routing objects next to the subsets' DestinationRule. */
+  const routing = (yaml: string) => routingFile(`${SUBSETS}\n---\n${yaml}`);
 
   /** Writes the policy file and waits until the waypoint applied it (routing back to the plain subsets). */
   let lastPolicy = '';
@@ -157,13 +163,7 @@ describe('waypoint (real process, file config)', () => {
     await routing('');
     if (yaml === lastPolicy) return;
     lastPolicy = yaml;
-    const before = configVersion;
-    await writeFile(join(configDir, 'policy.yaml'), yaml);
-    const line = await waypoint.waitForLog(
-      (l) => l.msg === 'config applied' && (l.version as number) > before,
-      `policy after version ${before}`,
-    );
-    configVersion = line.version as number;
+    await apply('policy.yaml', yaml, 'policy');
   };
 
   const resetPods = () => {
@@ -572,9 +572,7 @@ spec:
 
   it('ejects a failing endpoint with outlier detection (and config_dump shows it)', async () => {
     // The subsets' DestinationRule gets the outlier settings (one DestinationRule per host applies).
-    lastRouting = '';
-    await writeFile(
-      join(configDir, 'routing.yaml'),
+    await routingFile(
       `
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -598,10 +596,6 @@ spec:
     retries: {attempts: 0}
 `,
     );
-    const before = configVersion;
-    configVersion = (
-      await waypoint.waitForLog((l) => l.msg === 'config applied' && (l.version as number) > before, 'outlier config')
-    ).version as number;
     resetPods();
     const bad = pods.find((p) => p.name === 'web-v1-a')!;
     bad.behaviour = { fail: true };
@@ -641,9 +635,7 @@ spec:
     expect(v2.hits[0]!.headers.host).toBe('web.shop.svc.cluster.local-shadow');
 
     // One request at a time for v1 (http2MaxRequests: 1); the others overflow at once.
-    lastRouting = '';
-    await writeFile(
-      join(configDir, 'routing.yaml'),
+    await routingFile(
       `${SUBSETS.replace('  subsets:', '  trafficPolicy: {connectionPool: {http: {http2MaxRequests: 1}}}\n  subsets:')}
 ---
 apiVersion: networking.istio.io/v1
@@ -656,10 +648,6 @@ spec:
     retries: {attempts: 0}
 `,
     );
-    const before = configVersion;
-    configVersion = (
-      await waypoint.waitForLog((l) => l.msg === 'config applied' && (l.version as number) > before, 'limits')
-    ).version as number;
     for (const p of pods) p.behaviour = { delayMs: { '/busy': 300 } };
     const statuses = (await Promise.all(Array.from({ length: 6 }, () => client.get('/busy')))).map((r) => r.status);
     expect(statuses.filter((s) => s === 200).length).toBe(1);
